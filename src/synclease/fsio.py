@@ -8,6 +8,7 @@ oversized files. Problems are :class:`UnsafeFileError` with a short machine ``re
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import secrets
 import stat
@@ -72,7 +73,7 @@ def read_private(path: Path, max_bytes: int) -> bytes:
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except OSError as exc:
-        if exc.errno == getattr(os, "ELOOP", 40) or path.is_symlink():
+        if exc.errno == errno.ELOOP or path.is_symlink():
             raise UnsafeFileError(path, "symlink") from None
         if isinstance(exc, FileNotFoundError):
             raise
@@ -112,9 +113,7 @@ def ensure_private_dir(path: Path) -> None:
     from synclease.errors import RootError
 
     if path.is_symlink():
-        raise RootError(
-            f"{path} is a symlink", hint="point SYNCLEASE_HOME at a real directory you own"
-        )
+        raise RootError(f"{path} is a symlink", hint="point SYNCLEASE_HOME at a real directory you own")
     try:
         path.mkdir(mode=PRIVATE_DIR_MODE, parents=True, exist_ok=True)
     except OSError as exc:

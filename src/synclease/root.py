@@ -64,7 +64,7 @@ class DaemonRoot:
     def prepare(self) -> DaemonRoot:
         """Create the root and its sub-directories (0700), refusing unsafe ones. Returns self."""
         ensure_private_dir(self.path)
-        for sub in (self.leases_dir("sync"), self.log_dir, self.queue_dir):
+        for sub in (self.path / "leases", self.leases_dir("sync"), self.log_dir, self.queue_dir):
             ensure_private_dir(sub)
         return self
 
@@ -83,9 +83,7 @@ def locate(env: Mapping[str, str] | None = None) -> DaemonRoot:
     else:
         given = Path(platformdirs.user_state_dir("synclease"))
     if given.is_symlink():
-        raise RootError(
-            f"daemon root {given} is a symlink", hint="point SYNCLEASE_HOME at a real directory"
-        )
+        raise RootError(f"daemon root {given} is a symlink", hint="point SYNCLEASE_HOME at a real directory")
     return DaemonRoot(given.resolve())
 
 

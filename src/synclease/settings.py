@@ -49,8 +49,7 @@ def parse_port_range(raw: str, family_range: range, name: str) -> range:
         lo, hi = -1, -2
     if lo > hi or lo not in family_range or hi not in family_range:
         raise BadInputError(
-            f"{name}={raw!r} is not a port range inside "
-            f"{family_range.start}-{family_range.stop - 1}",
+            f"{name}={raw!r} is not a port range inside {family_range.start}-{family_range.stop - 1}",
             hint=f"use LO-HI within {family_range.start}-{family_range.stop - 1}, or unset it",
         )
     return range(lo, hi + 1)

@@ -7,6 +7,44 @@ import typer
 sync_app = typer.Typer(help="Run and manage the sync daemon.", no_args_is_help=True)
 auth_app = typer.Typer(help="Auth session and the doctor.", no_args_is_help=True)
 
+JSON_OPTION = typer.Option(False, "--json", help="Print exactly one JSON document on stdout.")
+
+
+@sync_app.command("run")
+def sync_run(
+    replace: bool = typer.Option(False, "--replace", help="Supersede a healthy singleton."),
+    managed: bool = typer.Option(False, "--managed", hidden=True),
+    instance_id: str | None = typer.Option(None, "--instance-id", hidden=True),
+) -> int:
+    """Run the sync daemon in the foreground (exit 3 if a healthy one already serves this root)."""
+    from synclease.cli import sync_run as cmd
+
+    return cmd.run(replace=replace, managed=managed, instance_id=instance_id)
+
+
+@sync_app.command("start")
+def sync_start(as_json: bool = JSON_OPTION) -> int:
+    """Make sure one healthy sync daemon serves this root; reuse it if it does."""
+    from synclease.cli import sync_start as cmd
+
+    return cmd.run(as_json)
+
+
+@sync_app.command("status")
+def sync_status(as_json: bool = JSON_OPTION) -> int:
+    """Show the singleton, its lease and queue (exit 1 if no healthy daemon)."""
+    from synclease.cli import sync_status as cmd
+
+    return cmd.run(as_json)
+
+
+@sync_app.command("stop")
+def sync_stop(as_json: bool = JSON_OPTION) -> int:
+    """Stop the singleton: polite retire via its token, escalating only after re-checking identity."""
+    from synclease.cli import sync_stop as cmd
+
+    return cmd.run(as_json)
+
 
 def register(app: typer.Typer) -> None:
     if getattr(app, "_synclease_registered", False):

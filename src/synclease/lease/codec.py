@@ -25,10 +25,14 @@ from synclease.constants import (
 
 LeaseState = Literal["starting", "serving", "draining"]
 LEASE_STATES: frozenset[str] = frozenset({"starting", "serving", "draining"})
-INSTANCE_ID_RE = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
+#: ``\A``/``\Z``, not ``^``/``$``: ``$`` would also accept a trailing newline.
+INSTANCE_ID_RE = re.compile(r"\A[A-Za-z0-9_-]{8,64}\Z")
 MAX_TTL_SECONDS = 24 * 3600.0
 MAX_TOKEN_CHARS = 256
 MAX_TEXT_CHARS = 4096
+#: Timestamps outside these years are rejected (none of ours can be; far ones would overflow).
+MIN_YEAR = 1970
+MAX_YEAR = 9998
 
 
 class CodecError(ValueError):
@@ -122,10 +126,14 @@ def _load(data: bytes, schema: str) -> dict[str, Any]:
         doc = json.loads(text, parse_constant=_reject_constant)
     except UnicodeDecodeError:
         raise CodecError("not_utf8") from None
+    except CodecError:
+        raise
     except RecursionError:
         raise CodecError("not_json", "nested too deeply") from None
     except json.JSONDecodeError as exc:
         raise CodecError("not_json", exc.msg) from None
+    except ValueError as exc:  # e.g. an integer literal beyond int_max_str_digits
+        raise CodecError("not_json", str(exc)[:80]) from None
     if not isinstance(doc, dict):
         raise CodecError("not_object")
     if doc.get("schema") != schema:
@@ -149,7 +157,10 @@ def _float(doc: dict[str, Any], name: str, lo: float, hi: float, *, exclusive_lo
     value = doc.get(name)
     if not isinstance(value, int | float) or isinstance(value, bool):
         raise CodecError("bad_field", name)
-    number = float(value)
+    try:
+        number = float(value)
+    except OverflowError:  # an integer too large for a float
+        raise CodecError("bad_field", name) from None
     too_low = number <= lo if exclusive_lo else number < lo
     if not math.isfinite(number) or too_low or number > hi:
         raise CodecError("bad_field", name)
@@ -170,9 +181,13 @@ def _optional_text(doc: dict[str, Any], name: str) -> str | None:
 def _time(doc: dict[str, Any], name: str) -> datetime:
     value = _text(doc, name, limit=64)
     try:
-        return from_wire(value)
-    except ValueError:
+        moment = from_wire(value)
+    except (ValueError, OverflowError):
         raise CodecError("bad_field", name) from None
+    # Bounded so that ``renewed_at + ttl_seconds`` can never overflow in a reader.
+    if not MIN_YEAR <= moment.year <= MAX_YEAR:
+        raise CodecError("bad_field", name)
+    return moment
 
 
 def _family_and_port(doc: dict[str, Any]) -> tuple[str, int]:
@@ -194,7 +209,7 @@ def decode_lease(data: bytes) -> LeaseRecord:
     doc = _load(data, LEASE_SCHEMA)
     family, port = _family_and_port(doc)
     state = doc.get("state")
-    if state not in LEASE_STATES:
+    if not isinstance(state, str) or state not in LEASE_STATES:
         raise CodecError("bad_field", "state")
     acquired_at, renewed_at = _time(doc, "acquired_at"), _time(doc, "renewed_at")
     if renewed_at < acquired_at:

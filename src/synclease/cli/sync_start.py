@@ -1,0 +1,21 @@
+"""``synclease sync start [--json]``: make sure one healthy daemon serves this root."""
+
+from __future__ import annotations
+
+from synclease.cli import context
+from synclease.cli.output import emit_json, stdout_console
+from synclease.ensure import ensure
+
+
+def run(as_json: bool) -> int:
+    ctx = context.load()
+    result = ensure(ctx.root, ctx.clock, ctx.version)
+    if as_json:
+        emit_json(result.to_json())
+    else:
+        verb = "reusing" if result.reused else "started"
+        stdout_console.print(
+            f"sync daemon {verb}: pid {result.pid}, port {result.port}, "
+            f"version {result.package_version}, instance {result.instance_id}"
+        )
+    return 0

@@ -1,0 +1,87 @@
+"""``synclease sync status [--json]``: the singleton, its lease and queue, and other live leases."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.table import Table
+
+from synclease.cli import context
+from synclease.cli.output import emit_json, stdout_console
+from synclease.clock import to_wire
+from synclease.lease.codec import is_expired
+from synclease.singleton_view import live_singleton
+
+
+def collect(ctx: context.Context) -> dict[str, Any]:
+    store = ctx.store
+    view = live_singleton(store, ctx.clock)
+    now = ctx.clock.now()
+    leases: list[dict[str, Any]] = []
+    for entry in store.list():
+        if entry.lease is None:
+            leases.append({"instance_id": entry.instance_id, "state": "unreadable", "problem": entry.problem})
+            continue
+        lease = entry.lease
+        leases.append(
+            {
+                "instance_id": lease.instance_id,
+                "pid": lease.pid,
+                "port": lease.port,
+                "package_version": lease.package_version,
+                "state": "expired" if is_expired(lease, now) else lease.state,
+                "renewed_at": to_wire(lease.renewed_at),
+                "is_singleton": view is not None and view.lease.instance_id == lease.instance_id,
+            }
+        )
+    singleton = None
+    if view is not None:
+        singleton = {
+            "instance_id": view.lease.instance_id,
+            "pid": view.lease.pid,
+            "port": view.lease.port,
+            "package_version": view.package_version,
+            "lease": view.health.get("lease"),
+            "sync": view.health.get("sync"),
+            "auth_scope": view.health.get("auth_scope"),
+        }
+    return {
+        "healthy": view is not None,
+        "daemon_root": str(ctx.root.path),
+        "singleton": singleton,
+        "leases": leases,
+    }
+
+
+def run(as_json: bool) -> int:
+    ctx = context.load()
+    report = collect(ctx)
+    if as_json:
+        emit_json(report)
+    else:
+        _render(report)
+    return 0 if report["healthy"] else 1
+
+
+def _render(report: dict[str, Any]) -> None:
+    single = report["singleton"]
+    if single is None:
+        stdout_console.print("no healthy sync daemon serves this root (run `synclease sync start`)")
+    else:
+        sync = single.get("sync") or {}
+        stdout_console.print(
+            f"sync daemon: pid {single['pid']}, port {single['port']}, version {single['package_version']}, "
+            f"queue {sync.get('queue_depth', 0)}, failures {sync.get('consecutive_failures', 0)}, "
+            f"last sync {sync.get('last_sync') or 'never'}"
+        )
+    table = Table("instance", "pid", "port", "version", "state", "renewed", title="leases")
+    for lease in report["leases"]:
+        table.add_row(
+            lease["instance_id"],
+            str(lease.get("pid", "")),
+            str(lease.get("port", "")),
+            lease.get("package_version", ""),
+            lease["state"],
+            lease.get("renewed_at", ""),
+        )
+    stdout_console.print(table)

@@ -1,0 +1,86 @@
+"""The governor: a pure decision, fed once per heartbeat tick by the daemon's loop.
+
+It never looks at a clock, a file or a socket: the loop observes, this module decides.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+
+class Action(enum.StrEnum):
+    SERVE = "serve"
+    DRAIN = "drain"  # stop taking work, let in-flight work finish, decide again next tick
+    RETIRE = "retire"
+
+
+class Reason(enum.StrEnum):
+    SUPERSEDED = "superseded"
+    IDLE = "idle"
+    LEASE_REVOKED = "lease_revoked"
+    RETIRE_REQUESTED = "retire_requested"
+    SHUTDOWN_REQUESTED = "shutdown_requested"
+    SIGNAL = "signal"
+
+
+@dataclass(frozen=True)
+class Observation:
+    """What the loop saw this tick. Times are monotonic seconds."""
+
+    now: float
+    last_activity: float
+    idle_retirement_seconds: float
+    in_flight: int
+    superseded: bool
+    lease_still_ours: bool
+    retire_requested: bool = False
+    shutdown_requested: bool = False
+    signalled: bool = False
+
+
+@dataclass(frozen=True)
+class Decision:
+    action: Action
+    reason: Reason | None = None
+
+
+SERVE = Decision(Action.SERVE)
+
+
+def is_superseded(
+    record_instance: str | None, record_generation: int, me: str, baseline_generation: int
+) -> bool:
+    """Superseded iff the singleton record names another instance written after we started.
+
+    ``baseline_generation`` is the record's generation when this daemon started, raised to its own
+    generation once it has been recorded. A record that names someone else but is no newer than that
+    (we were spawned and not yet recorded, or we were never the singleton) is not a supersession.
+    """
+    return record_instance is not None and record_instance != me and record_generation > baseline_generation
+
+
+def _why_leave(obs: Observation) -> Reason | None:
+    if obs.signalled:
+        return Reason.SIGNAL
+    if obs.shutdown_requested:
+        return Reason.SHUTDOWN_REQUESTED
+    if obs.retire_requested:
+        return Reason.RETIRE_REQUESTED
+    if obs.superseded:
+        return Reason.SUPERSEDED
+    if not obs.lease_still_ours:
+        return Reason.LEASE_REVOKED
+    return None
+
+
+def decide(obs: Observation) -> Decision:
+    """Serve, drain, or retire. Never retire with work in flight."""
+    reason = _why_leave(obs)
+    if reason is not None:
+        return Decision(Action.DRAIN if obs.in_flight else Action.RETIRE, reason)
+    if obs.in_flight:
+        return SERVE
+    if obs.now - obs.last_activity >= obs.idle_retirement_seconds:
+        return Decision(Action.RETIRE, Reason.IDLE)
+    return SERVE

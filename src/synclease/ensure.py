@@ -1,0 +1,82 @@
+"""``ensure``: reuse the live singleton, or spawn exactly one daemon and record it. Under one lock."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from synclease import httpc
+from synclease.clock import Clock
+from synclease.daemon.runner import new_instance_id
+from synclease.lease.codec import LeaseRecord, SingletonRecord
+from synclease.lease.store import LeaseStore
+from synclease.root import DaemonRoot
+from synclease.singleton_view import SingletonView, live_singleton
+from synclease.spawn import spawn_daemon, wait_healthy
+from synclease.versions import is_older, protocol_compatible
+
+RETIRE_REQUEST_TIMEOUT_SECONDS = 1.0
+
+
+@dataclass(frozen=True)
+class EnsureResult:
+    pid: int
+    port: int
+    instance_id: str
+    package_version: str
+    reused: bool
+    superseded: str | None = None  # instance id of the singleton we replaced, if any
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "pid": self.pid,
+            "port": self.port,
+            "instance_id": self.instance_id,
+            "package_version": self.package_version,
+            "reused": self.reused,
+        }
+
+
+def reusable(view: SingletonView, our_version: str) -> bool:
+    """Newer wins: reuse a singleton that is not older than us and speaks our protocol."""
+    return protocol_compatible(view.lease.protocol_version) and not is_older(
+        view.package_version, our_version
+    )
+
+
+def ensure(root: DaemonRoot, clock: Clock, version: str) -> EnsureResult:
+    store = LeaseStore(root)
+    with store.singleton_lock():
+        view = live_singleton(store, clock)
+        if view is not None and reusable(view, version):
+            return EnsureResult(
+                view.lease.pid, view.lease.port, view.lease.instance_id, view.package_version, True
+            )
+        instance_id = new_instance_id()
+        proc = spawn_daemon(root, instance_id)
+        lease = wait_healthy(proc, store, instance_id)
+        _record(store, lease, clock)
+    if view is not None:
+        httpc.post(view.lease.port, "/api/retire", view.lease.token, timeout=RETIRE_REQUEST_TIMEOUT_SECONDS)
+    return EnsureResult(
+        lease.pid,
+        lease.port,
+        lease.instance_id,
+        lease.package_version,
+        False,
+        view.lease.instance_id if view else None,
+    )
+
+
+def _record(store: LeaseStore, lease: LeaseRecord, clock: Clock) -> None:
+    store.write_singleton(
+        SingletonRecord(
+            family=lease.family,
+            instance_id=lease.instance_id,
+            generation=store.next_generation(),
+            pid=lease.pid,
+            port=lease.port,
+            package_version=lease.package_version,
+            protocol_version=lease.protocol_version,
+            written_at=clock.now(),
+        )
+    )

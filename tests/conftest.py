@@ -1,0 +1,217 @@
+"""Shared fixtures for live tests: a temp daemon root, a private port block, and a reaper that always runs.
+
+Every live test gets its own root and its own block of ports inside the sync range (never 9400 and
+never the range edges: those belong to the boundary matrix). At teardown the sandbox kills, by PID,
+only processes it can prove it started: its own Popen children, and daemons whose environment names
+its root.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+
+GENERAL_PORTS = range(9401, 9449)  # 9400 and 9449 are left to the boundary matrix
+BLOCK = 4
+_blocks = itertools.cycle(range(GENERAL_PORTS.start, GENERAL_PORTS.stop - BLOCK + 1, BLOCK))
+
+
+def port_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def allocate_ports(size: int = BLOCK) -> range:
+    """A block of ``size`` consecutive free ports inside the general test range."""
+    for _ in range(len(GENERAL_PORTS)):
+        start = next(_blocks)
+        block = range(start, start + size)
+        if block.stop <= GENERAL_PORTS.stop and all(port_free(p) for p in block):
+            return block
+    pytest.skip("no free block of test ports in 9401-9448")
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float = 10.0, interval: float = 0.02) -> Any:
+    """Poll ``predicate`` until it returns something truthy; fail the test at the deadline."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s: {predicate}")
+        time.sleep(interval)
+
+
+def get_health(port: int, timeout: float = 1.0) -> dict[str, Any] | None:
+    from synclease import httpc
+
+    reply = httpc.get_json(port, "/api/health", timeout)
+    return reply.document if reply.ok and isinstance(reply.document, dict) else None
+
+
+def listening_pids(ports: range) -> dict[int, int | None]:
+    table: dict[int, int | None] = {}
+    for conn in psutil.net_connections(kind="tcp"):
+        if conn.status == psutil.CONN_LISTEN and conn.laddr and conn.laddr.port in ports:
+            table[conn.laddr.port] = conn.pid
+    return table
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+@dataclass
+class Sandbox:
+    root: Path
+    ports: range
+    env: dict[str, str]
+    children: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    extra_pids: set[int] = field(default_factory=set)
+
+    def cli(
+        self, *args: str, env: dict[str, str] | None = None, input: bytes | None = None, timeout: float = 60
+    ) -> subprocess.CompletedProcess[str]:
+        proc = subprocess.run(
+            [sys.executable, "-m", "synclease", *args],
+            env={**self.env, **(env or {})},
+            input=input.decode() if input is not None else None,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            stdin=None if input is not None else subprocess.DEVNULL,
+        )
+        with contextlib.suppress(ValueError, TypeError, AttributeError):
+            doc = json.loads(proc.stdout)
+            if isinstance(doc, dict) and isinstance(doc.get("pid"), int):
+                self.extra_pids.add(doc["pid"])
+        return proc
+
+    def cli_json(self, *args: str, env: dict[str, str] | None = None, ok: tuple[int, ...] = (0,)) -> Any:
+        proc = self.cli(*args, "--json", env=env)
+        assert proc.returncode in ok, f"exit {proc.returncode}: {proc.stderr}"
+        return json.loads(proc.stdout)
+
+    def popen(self, argv: list[str], env: dict[str, str] | None = None, **kw: Any) -> subprocess.Popen[bytes]:
+        proc = subprocess.Popen(argv, env={**self.env, **(env or {})}, **kw)
+        self.children.append(proc)
+        return proc
+
+    def run_daemon(self, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+        """``synclease sync run`` as a direct child, its output in a file under the root."""
+        log = self.root.parent / f"fg-{len(self.children)}.log"
+        with open(log, "wb") as handle:
+            proc = self.popen(
+                [sys.executable, "-m", "synclease", "sync", "run", *args],
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=handle,
+                stderr=subprocess.STDOUT,
+            )
+        proc.log_path = log  # type: ignore[attr-defined]
+        return proc
+
+    def listeners(self) -> dict[int, int | None]:
+        return listening_pids(self.ports)
+
+    def leases(self) -> list[dict[str, Any]]:
+        out = []
+        for path in sorted((self.root / "leases" / "sync").glob("*.json")):
+            with contextlib.suppress(ValueError, OSError):
+                out.append(json.loads(path.read_text()))
+        return out
+
+    def logs(self) -> str:
+        return "\n".join(p.read_text(errors="replace") for p in sorted((self.root / "logs").glob("*.log")))
+
+    def _ours(self, pid: int) -> bool:
+        """Proof that ``pid`` is a daemon of this sandbox: its environment names our root."""
+        try:
+            environ = psutil.Process(pid).environ()
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+            return False
+        return environ.get("SYNCLEASE_HOME") == str(self.root)
+
+    def reap(self) -> None:
+        pids = set(self.extra_pids)
+        pids.update(lease["pid"] for lease in self.leases() if isinstance(lease.get("pid"), int))
+        pids.update(pid for pid in listening_pids(self.ports).values() if pid is not None)
+        child_pids = {c.pid for c in self.children}
+        for pid in pids - child_pids:
+            if self._ours(pid):
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.kill(pid, signal.SIGKILL)
+        for child in self.children:
+            if child.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    child.kill()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                child.wait(timeout=10)
+        for pid in pids - child_pids:
+            with contextlib.suppress(psutil.NoSuchProcess, psutil.TimeoutExpired):
+                psutil.Process(pid).wait(timeout=5) if self._ours(pid) else None
+
+
+def make_env(root: Path, ports: range, **overrides: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SYNCLEASE_")}
+    env.update(
+        SYNCLEASE_HOME=str(root),
+        SYNCLEASE_PORT_RANGE=f"{ports.start}-{ports.stop - 1}",
+        SYNCLEASE_PORT_HINT=str(ports.start),
+        SYNCLEASE_HEARTBEAT_SECONDS="0.2",
+        PYTHONUNBUFFERED="1",
+    )
+    env.update(overrides)
+    return env
+
+
+@pytest.fixture
+def sandbox(tmp_path: Path) -> Iterator[Sandbox]:
+    root = tmp_path / "root"
+    ports = allocate_ports()
+    box = Sandbox(root=root, ports=ports, env=make_env(root, ports))
+    try:
+        yield box
+    finally:
+        box.reap()
+
+
+@pytest.fixture
+def sandbox_factory(tmp_path: Path) -> Iterator[Callable[..., Sandbox]]:
+    """More than one sandbox in a test (e.g. two roots); each is reaped at teardown."""
+    made: list[Sandbox] = []
+
+    def make(name: str = "root", size: int = BLOCK) -> Sandbox:
+        root = tmp_path / f"{name}-{len(made)}"
+        ports = allocate_ports(size)
+        box = Sandbox(root=root, ports=ports, env=make_env(root, ports))
+        made.append(box)
+        return box
+
+    try:
+        yield make
+    finally:
+        for box in made:
+            box.reap()
