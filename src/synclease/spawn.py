@@ -32,11 +32,11 @@ def log_tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
 
 
 def spawn_daemon(root: DaemonRoot, instance_id: str) -> subprocess.Popen[bytes]:
-    """``python -m synclease sync run --managed``: own session, stdin closed, output to the root's log."""
+    """``python -m synclease.daemon --managed``: own session, stdin closed, output to the root's log."""
     log_path = root.log_path(instance_id)
     fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW, 0o600)
     env = dict(os.environ, SYNCLEASE_HOME=str(root.path))
-    argv = [sys.executable, "-m", "synclease", "sync", "run", "--managed", "--instance-id", instance_id]
+    argv = [sys.executable, "-m", "synclease.daemon", "--managed", "--instance-id", instance_id]
     try:
         return subprocess.Popen(
             argv,

@@ -1,12 +1,20 @@
-"""``synclease sync run``: the daemon in the foreground (also what ``ensure`` spawns, detached)."""
+"""Daemon entry points: ``synclease sync run`` (foreground) and ``python -m synclease.daemon`` (spawned).
+
+The spawned shape imports neither typer nor rich, to keep an idle daemon small.
+"""
 
 from __future__ import annotations
 
 import logging
 import sys
 
-from synclease.daemon.runner import DaemonOptions, SyncDaemon
+from synclease import package_version, settings
+from synclease.clock import SYSTEM_CLOCK
+from synclease.daemon.runner import DaemonOptions, SyncDaemon, new_instance_id
 from synclease.daemon.work import Worker
+from synclease.errors import BadInputError
+from synclease.lease.codec import INSTANCE_ID_RE
+from synclease.root import open_root
 
 LOG_FORMAT = "%(asctime)s %(levelname)s pid=%(process)d %(message)s"
 
@@ -18,6 +26,20 @@ def configure_logging() -> None:
     logger.handlers[:] = [handler]
     logger.setLevel(logging.INFO)
     logger.propagate = False
+
+
+def options_from_env(replace: bool, managed: bool, instance_id: str | None) -> DaemonOptions:
+    if instance_id is not None and not INSTANCE_ID_RE.match(instance_id):
+        raise BadInputError(f"--instance-id {instance_id!r} is not a valid instance id")
+    return DaemonOptions(
+        root=open_root(),
+        settings=settings.load(),
+        clock=SYSTEM_CLOCK,
+        version=package_version(),
+        instance_id=instance_id or new_instance_id(),
+        managed=managed,
+        replace=replace,
+    )
 
 
 def run_daemon(opts: DaemonOptions, worker: Worker | None = None) -> int:
