@@ -19,7 +19,10 @@ from synclease.lease.holder import ProcessFacts
 
 def process_facts(pid: int) -> ProcessFacts:
     try:
-        return ProcessFacts(exists=True, start_time=psutil.Process(pid).create_time())
+        proc = psutil.Process(pid)
+        if proc.status() == psutil.STATUS_ZOMBIE:
+            return ProcessFacts(exists=False)  # exited: holds no lock, its PID not yet reusable
+        return ProcessFacts(exists=True, start_time=proc.create_time())
     except psutil.NoSuchProcess:
         return ProcessFacts(exists=False)
     except (psutil.AccessDenied, psutil.ZombieProcess, OSError):

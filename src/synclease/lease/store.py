@@ -7,6 +7,7 @@ an entry with ``problem`` set, for ``doctor`` to report and for nobody to trust.
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -147,8 +148,11 @@ class LeaseStore:
         atomic_write(self.root.singleton_path(self.family), encode_singleton(record))
 
     def next_generation(self) -> int:
+        """Strictly above the current record's generation, and never below the wall clock in ms, so
+        generations keep rising even after the record was cleared or found unreadable."""
         current = self.read_singleton().record
-        return 1 if current is None else current.generation + 1
+        floor = time.time_ns() // 1_000_000
+        return max(floor, 1 if current is None else current.generation + 1)
 
     def clear_singleton_if(self, instance_id: str) -> bool:
         """Remove the singleton record if it still names ``instance_id``; call under the lock."""
