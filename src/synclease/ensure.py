@@ -7,6 +7,9 @@ from dataclasses import dataclass
 from synclease import httpc
 from synclease.clock import Clock
 from synclease.daemon.runner import new_instance_id
+from synclease.fleet.model import CleanupClass
+from synclease.fleet.survey import survey
+from synclease.fleet.sweep import SweepResult, sweep
 from synclease.lease.codec import LeaseRecord, SingletonRecord
 from synclease.lease.store import LeaseStore
 from synclease.root import DaemonRoot
@@ -43,28 +46,37 @@ def reusable(view: SingletonView, our_version: str) -> bool:
     )
 
 
-def ensure(root: DaemonRoot, clock: Clock, version: str) -> EnsureResult:
+def startup_reap(store: LeaseStore, clock: Clock, port_range: range) -> SweepResult:
+    """The startup reaper: only ``safe_auto`` daemons and provably stale leases, never anything else."""
+    return sweep(survey(store, clock, port_range), store, clock, {CleanupClass.SAFE_AUTO})
+
+
+def ensure(root: DaemonRoot, clock: Clock, version: str, port_range: range | None = None) -> EnsureResult:
+    """Reuse or spawn under the singleton lock; then, outside it, run the startup reaper on ``port_range``."""
     store = LeaseStore(root)
     with store.singleton_lock():
         view = live_singleton(store, clock)
         if view is not None and reusable(view, version):
-            return EnsureResult(
+            result = EnsureResult(
                 view.lease.pid, view.lease.port, view.lease.instance_id, view.package_version, True
             )
-        instance_id = new_instance_id()
-        proc = spawn_daemon(root, instance_id)
-        lease = wait_healthy(proc, store, instance_id)
-        _record(store, lease, clock)
-    if view is not None:
+        else:
+            instance_id = new_instance_id()
+            lease = wait_healthy(spawn_daemon(root, instance_id), store, instance_id)
+            _record(store, lease, clock)
+            result = EnsureResult(
+                lease.pid,
+                lease.port,
+                lease.instance_id,
+                lease.package_version,
+                False,
+                view.lease.instance_id if view else None,
+            )
+    if view is not None and result.superseded is not None:
         httpc.post(view.lease.port, "/api/retire", view.lease.token, timeout=RETIRE_REQUEST_TIMEOUT_SECONDS)
-    return EnsureResult(
-        lease.pid,
-        lease.port,
-        lease.instance_id,
-        lease.package_version,
-        False,
-        view.lease.instance_id if view else None,
-    )
+    if port_range is not None:
+        startup_reap(store, clock, port_range)
+    return result
 
 
 def _record(store: LeaseStore, lease: LeaseRecord, clock: Clock) -> None:

@@ -46,6 +46,18 @@ def sync_stop(as_json: bool = JSON_OPTION) -> int:
     return cmd.run(as_json)
 
 
+@auth_app.command("doctor")
+def auth_doctor(
+    as_json: bool = JSON_OPTION,
+    reset: bool = typer.Option(False, "--reset", help="Clean safe_auto daemons and stale leases."),
+    force: bool = typer.Option(False, "--force", help="With --reset: also clean operator_required daemons."),
+) -> int:
+    """Diagnose this root's sync daemons (read-only), or clean them with --reset."""
+    from synclease.cli import auth_doctor as cmd
+
+    return cmd.run(as_json, reset, force)
+
+
 def register(app: typer.Typer) -> None:
     if getattr(app, "_synclease_registered", False):
         return

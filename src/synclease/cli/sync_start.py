@@ -9,7 +9,7 @@ from synclease.ensure import ensure
 
 def run(as_json: bool) -> int:
     ctx = context.load()
-    result = ensure(ctx.root, ctx.clock, ctx.version)
+    result = ensure(ctx.root, ctx.clock, ctx.version, ctx.settings.port_range)
     if as_json:
         emit_json(result.to_json())
     else:
