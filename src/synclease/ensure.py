@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from synclease import httpc
 from synclease.clock import Clock
 from synclease.daemon.runner import new_instance_id
+from synclease.daemon.setup_work import current_session
 from synclease.fleet.model import CleanupClass
 from synclease.fleet.survey import survey
 from synclease.fleet.sweep import SweepResult, sweep
@@ -39,8 +40,11 @@ class EnsureResult:
         }
 
 
-def reusable(view: SingletonView, our_version: str) -> bool:
-    """Newer wins: reuse a singleton that is not older than us and speaks our protocol."""
+def reusable(view: SingletonView, our_version: str, auth_scope: str | None) -> bool:
+    """Reuse a singleton that speaks our protocol, is not older than us (newer wins) and serves the
+    current session's auth scope (a new login needs a daemon holding the new session)."""
+    if view.health.get("auth_scope") != auth_scope:
+        return False
     return protocol_compatible(view.lease.protocol_version) and not is_older(
         view.package_version, our_version
     )
@@ -56,7 +60,7 @@ def ensure(root: DaemonRoot, clock: Clock, version: str, port_range: range | Non
     store = LeaseStore(root)
     with store.singleton_lock():
         view = live_singleton(store, clock)
-        if view is not None and reusable(view, version):
+        if view is not None and reusable(view, version, _auth_scope(root)):
             result = EnsureResult(
                 view.lease.pid, view.lease.port, view.lease.instance_id, view.package_version, True
             )
@@ -77,6 +81,11 @@ def ensure(root: DaemonRoot, clock: Clock, version: str, port_range: range | Non
     if port_range is not None:
         startup_reap(store, clock, port_range)
     return result
+
+
+def _auth_scope(root: DaemonRoot) -> str | None:
+    session = current_session(root)
+    return session.auth_scope if session else None
 
 
 def _record(store: LeaseStore, lease: LeaseRecord, clock: Clock) -> None:

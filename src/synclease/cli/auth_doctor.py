@@ -19,11 +19,14 @@ from synclease.fleet import report
 from synclease.fleet.model import CleanupClass
 from synclease.fleet.survey import Survey, survey
 from synclease.fleet.sweep import sweep
-from synclease.work.session import load_session
+from synclease.work.session import SessionFileError, load_session
 
 
 def _session(ctx: context.Context) -> dict[str, Any] | None:
-    session = load_session(ctx.root)
+    try:
+        session = load_session(ctx.root)
+    except SessionFileError as exc:
+        return {"problem": exc.reason}
     if session is None:
         return None
     return {

@@ -46,6 +46,48 @@ def sync_stop(as_json: bool = JSON_OPTION) -> int:
     return cmd.run(as_json)
 
 
+@sync_app.command("push")
+def sync_push(
+    source: str | None = typer.Argument(None, help="`-` to read NDJSON events from stdin."),
+    event_type: str | None = typer.Option(None, "--type", help="Event type."),
+    data: str | None = typer.Option(None, "--data", help="Event data as JSON."),
+    as_json: bool = JSON_OPTION,
+) -> int:
+    """Queue events durably; with a session, make sure a daemon uploads them."""
+    from synclease.cli import sync_push as cmd
+
+    return cmd.run(source, event_type, data, as_json)
+
+
+@auth_app.command("login")
+def auth_login(
+    server: str = typer.Option(..., "--server", help="Server URL (http/https)."),
+    principal: str | None = typer.Option(None, "--principal"),
+    team: str | None = typer.Option(None, "--team"),
+    as_json: bool = JSON_OPTION,
+) -> int:
+    """Store a session; the token is read from stdin (hidden prompt on a terminal), never from argv."""
+    from synclease.cli import auth_login as cmd
+
+    return cmd.run(server, principal, team, as_json)
+
+
+@auth_app.command("status")
+def auth_status(as_json: bool = JSON_OPTION) -> int:
+    """Show the stored session (never the token); exit 1 if not logged in."""
+    from synclease.cli import auth_status as cmd
+
+    return cmd.run(as_json)
+
+
+@auth_app.command("logout")
+def auth_logout(as_json: bool = JSON_OPTION) -> int:
+    """Forget the session and retire the daemon that holds it."""
+    from synclease.cli import auth_logout as cmd
+
+    return cmd.run(as_json)
+
+
 @auth_app.command("doctor")
 def auth_doctor(
     as_json: bool = JSON_OPTION,

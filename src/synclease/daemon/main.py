@@ -10,8 +10,8 @@ import sys
 
 from synclease import package_version, settings
 from synclease.clock import SYSTEM_CLOCK
-from synclease.daemon.runner import DaemonOptions, SyncDaemon, new_instance_id
-from synclease.daemon.work import Worker
+from synclease.daemon.runner import DaemonOptions, SyncDaemon, WorkIdentity, new_instance_id
+from synclease.daemon.setup_work import build_work
 from synclease.errors import BadInputError
 from synclease.lease.codec import INSTANCE_ID_RE
 from synclease.root import open_root
@@ -42,10 +42,12 @@ def options_from_env(replace: bool, managed: bool, instance_id: str | None) -> D
     )
 
 
-def run_daemon(opts: DaemonOptions, worker: Worker | None = None) -> int:
+def run_daemon(opts: DaemonOptions) -> int:
     """Start, serve until the governor retires us, retire. Startup errors propagate (exit codes)."""
     configure_logging()
-    daemon = SyncDaemon(opts, worker)
+    work = build_work(opts.root, opts.instance_id, opts.clock)
+    identity = WorkIdentity(work.auth_scope, work.server_url, work.queue_db_path)
+    daemon = SyncDaemon(opts, work.worker, identity)
     daemon.start()
     daemon.install_signal_handlers()
     reason: str = "error"

@@ -60,13 +60,25 @@ class _Flags:
     signals: int = 0
 
 
+@dataclass(frozen=True)
+class WorkIdentity:
+    """What the lease and health say about the daemon's work (no secrets)."""
+
+    auth_scope: str | None = None
+    server_url: str | None = None
+    queue_db_path: str | None = None
+
+
 class SyncDaemon:
-    def __init__(self, opts: DaemonOptions, worker: Worker | None = None) -> None:
+    def __init__(
+        self, opts: DaemonOptions, worker: Worker | None = None, work_identity: WorkIdentity | None = None
+    ) -> None:
         self.opts = opts
         self.clock = opts.clock
         self.store = LeaseStore(opts.root)
         self.token = secrets.token_urlsafe(32)
         self.worker: Worker = worker or IdleWorker()
+        self.work_identity = work_identity or WorkIdentity()
         self.tracker = RequestTracker(self.clock.monotonic())
         self.flags = _Flags()
         self.draining = False
@@ -107,15 +119,12 @@ class SyncDaemon:
                 "queue_depth": int(status.get("queue_depth", 0)),
                 "last_sync": status.get("last_sync"),
                 "consecutive_failures": int(status.get("consecutive_failures", 0)),
+                "auth_problem": bool(status.get("auth_problem", False)),
             },
             "auth_scope": lease.auth_scope,
-            "server_url": self._server_url(),
+            "server_url": self.work_identity.server_url,
             "queue_db_path": lease.queue_db_path,
         }
-
-    def _server_url(self) -> str | None:
-        scope = self.lease.auth_scope if self.lease else None
-        return scope.split("|", 1)[0] if scope else None
 
     def request_retire(self) -> bool:
         if "ignore_retire" in self.opts.settings.failpoints:
@@ -190,8 +199,8 @@ class SyncDaemon:
             ttl_seconds=settings.lease_ttl_seconds,
             state="serving",
             token=self.token,
-            auth_scope=None,
-            queue_db_path=None,
+            auth_scope=self.work_identity.auth_scope,
+            queue_db_path=self.work_identity.queue_db_path,
         )
         self.store.write(self.lease)
 

@@ -116,7 +116,16 @@ def findings(survey: Survey, session: dict[str, Any] | None, auth_problem: bool)
                 "sudo synclease auth doctor",
             )
         )
-    if session is None:
+    if session is not None and session.get("problem"):
+        out.append(
+            _finding(
+                "session_unreadable",
+                "error",
+                f"the session file is not trusted ({session['problem']})",
+                "synclease auth logout",
+            )
+        )
+    elif session is None:
         out.append(
             _finding(
                 "no_session",

@@ -15,7 +15,7 @@ import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 from synclease.clock import from_wire, to_wire
 from synclease.errors import BadInputError, SyncleaseError
@@ -90,23 +90,32 @@ def parse_server_url(text: str) -> str:
         raise BadInputError(
             "server URL must not contain credentials", hint="drop 'user:pass@'; the token goes on stdin"
         )
+    if SCOPE_SEPARATOR in raw:
+        raise BadInputError(f"server URL {raw!r} must not contain '|'", hint=hint)
     if parts.query or raw.endswith("?"):
         raise BadInputError(f"server URL {raw!r} must not have a query string", hint=hint)
     if parts.fragment or "#" in raw:
         raise BadInputError(f"server URL {raw!r} must not have a fragment", hint=hint)
+    return f"{scheme}://{_normal_netloc(parts, raw, hint)}{parts.path.rstrip('/')}"
+
+
+def _normal_netloc(parts: SplitResult, raw: str, hint: str) -> str:
+    """``host[:port]`` with an IDNA (ASCII) host; bracketed if it is an IPv6 address."""
     host = parts.hostname
     if not host:
         raise BadInputError(f"server URL {raw!r} has no host", hint=hint)
     try:
         port = parts.port
     except ValueError:
-        raise BadInputError(f"server URL {raw!r} has an invalid port", hint=hint) from None
+        port = 0
     if port == 0:
         raise BadInputError(f"server URL {raw!r} has an invalid port", hint=hint)
+    try:
+        host = host.encode("idna").decode("ascii")
+    except UnicodeError:
+        raise BadInputError(f"server URL {raw!r} has an invalid host name", hint=hint) from None
     netloc = f"[{host}]" if ":" in host else host
-    if port is not None:
-        netloc = f"{netloc}:{port}"
-    return f"{scheme}://{netloc}{parts.path.rstrip('/')}"
+    return netloc if port is None else f"{netloc}:{port}"
 
 
 def parse_token(text: str) -> str:

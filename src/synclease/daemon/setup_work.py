@@ -1,0 +1,47 @@
+"""Build the daemon's work from the root: the session (if any), its queue, and the upload worker."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from dataclasses import dataclass
+
+from synclease.clock import Clock
+from synclease.errors import SyncleaseError
+from synclease.root import DaemonRoot
+from synclease.work.queue import open_queue
+from synclease.work.session import Session, load_session
+from synclease.work.worker import SyncWorker
+
+log = logging.getLogger("synclease.daemon")
+
+
+@dataclass(frozen=True)
+class WorkSetup:
+    worker: SyncWorker
+    auth_scope: str | None
+    server_url: str | None
+    queue_db_path: str
+
+
+def current_session(root: DaemonRoot) -> Session | None:
+    """The stored session, or None when there is none or it cannot be trusted (doctor reports that)."""
+    try:
+        return load_session(root)
+    except SyncleaseError as exc:
+        log.warning("running local-only: %s", exc.one_line())
+        return None
+
+
+def build_work(root: DaemonRoot, instance_id: str, clock: Clock) -> WorkSetup:
+    """Open the queue of the session's auth scope; events pushed before login are adopted into it."""
+    session = current_session(root)
+    scope = session.auth_scope if session else None
+    queue = open_queue(root, scope, clock)
+    if session is not None:
+        with contextlib.suppress(SyncleaseError), open_queue(root, None, clock) as local:
+            moved = queue.adopt_from(local)
+            if moved:
+                log.info("adopted %d event(s) queued before login", moved)
+    worker = SyncWorker(queue, session, instance_id, clock)
+    return WorkSetup(worker, scope, session.server_url if session else None, str(queue.path))
