@@ -22,6 +22,8 @@ class Settings:
     #: The ports this process may bind and scan: the family range, or a sub-range of it (tests).
     port_range: range = constants.SYNC_PORT_RANGE
     failpoints: frozenset[str] = field(default_factory=frozenset)
+    #: How long an upload batch stays claimed by one daemon before another may re-send it.
+    claim_seconds: float = 30.0
 
 
 def _positive_float(env: Mapping[str, str], name: str, default: float) -> float:
@@ -100,4 +102,5 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         port_hint=hint,
         port_range=port_range,
         failpoints=parse_failpoints(env.get("SYNCLEASE_FAILPOINTS", "")),
+        claim_seconds=_positive_float(env, "SYNCLEASE_CLAIM_SECONDS", 30.0),
     )

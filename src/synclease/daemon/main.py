@@ -45,7 +45,7 @@ def options_from_env(replace: bool, managed: bool, instance_id: str | None) -> D
 def run_daemon(opts: DaemonOptions) -> int:
     """Start, serve until the governor retires us, retire. Startup errors propagate (exit codes)."""
     configure_logging()
-    work = build_work(opts.root, opts.instance_id, opts.clock)
+    work = build_work(opts.root, opts.instance_id, opts.clock, opts.settings.claim_seconds)
     identity = WorkIdentity(work.auth_scope, work.server_url, work.queue_db_path)
     daemon = SyncDaemon(opts, work.worker, identity)
     daemon.start()

@@ -33,7 +33,7 @@ def current_session(root: DaemonRoot) -> Session | None:
         return None
 
 
-def build_work(root: DaemonRoot, instance_id: str, clock: Clock) -> WorkSetup:
+def build_work(root: DaemonRoot, instance_id: str, clock: Clock, claim_seconds: float = 30.0) -> WorkSetup:
     """Open the queue of the session's auth scope; events pushed before login are adopted into it."""
     session = current_session(root)
     scope = session.auth_scope if session else None
@@ -43,5 +43,5 @@ def build_work(root: DaemonRoot, instance_id: str, clock: Clock) -> WorkSetup:
             moved = queue.adopt_from(local)
             if moved:
                 log.info("adopted %d event(s) queued before login", moved)
-    worker = SyncWorker(queue, session, instance_id, clock)
+    worker = SyncWorker(queue, session, instance_id, clock, claim_seconds=claim_seconds)
     return WorkSetup(worker, scope, session.server_url if session else None, str(queue.path))
