@@ -12,11 +12,10 @@ from typing import Any
 
 from synclease import httpc
 from synclease.cli import context
-from synclease.cli.doctor_render import confirm_operator_required, render
 from synclease.cli.output import emit_json
 from synclease.errors import BadInputError
 from synclease.fleet import report
-from synclease.fleet.model import CleanupClass
+from synclease.fleet.model import CleanupClass, IdentityRecord
 from synclease.fleet.survey import Survey, survey
 from synclease.fleet.sweep import sweep
 from synclease.work.session import SessionFileError, load_session
@@ -55,6 +54,21 @@ def document(ctx: context.Context, found: Survey) -> dict[str, Any]:
     )
 
 
+def _show(doc: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        emit_json(doc)
+        return
+    from synclease.cli.doctor_render import render
+
+    render(doc)
+
+
+def _confirm(manual: list[IdentityRecord]) -> bool:
+    from synclease.cli.doctor_render import confirm_operator_required
+
+    return confirm_operator_required(manual)
+
+
 def run(as_json: bool, reset: bool, force: bool) -> int:
     if force and not reset:
         raise BadInputError(
@@ -65,17 +79,17 @@ def run(as_json: bool, reset: bool, force: bool) -> int:
     port_range = ctx.settings.port_range
     if not reset:
         doc = document(ctx, survey(store, ctx.clock, port_range))
-        emit_json(doc) if as_json else render(doc)
+        _show(doc, as_json)
         return 0
     with store.singleton_lock():
         before = survey(store, ctx.clock, port_range)
         classes = {CleanupClass.SAFE_AUTO}
         manual = [r for r in before.orphans if r.cleanup_class is CleanupClass.OPERATOR_REQUIRED]
         interactive = not as_json and sys.stdin.isatty()
-        if force or (manual and interactive and confirm_operator_required(manual)):
+        if force or (manual and interactive and _confirm(manual)):
             classes.add(CleanupClass.OPERATOR_REQUIRED)
         result = sweep(before, store, ctx.clock, classes)
         doc = document(ctx, survey(store, ctx.clock, port_range))
     doc["reset_result"] = result.to_json()
-    emit_json(doc) if as_json else render(doc)
+    _show(doc, as_json)
     return 1 if result.failed else 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 
+import click
 import typer
 
 from synclease import package_version
@@ -54,16 +55,12 @@ def main(argv: list[str] | None = None) -> int:
         if isinstance(exc, DaemonStartError) and exc.log_tail:
             stderr_console.print("--- daemon log (last lines) ---\n" + exc.log_tail, markup=False)
         return exc.exit_code
-    except (KeyboardInterrupt, typer.Abort):
+    except (KeyboardInterrupt, click.exceptions.Abort):
         stderr_console.print("synclease: interrupted", markup=False)
         return EXIT_INTERRUPTED
-    except typer.Exit as exc:
+    except click.exceptions.Exit as exc:
         return exc.exit_code
-    except typer.TyperException as exc:
-        show = getattr(exc, "show", None)
-        if callable(show):
-            show(file=sys.stderr)
-        else:
-            stderr_console.print(f"synclease: error: {exc.format_message()}", markup=False)
+    except click.ClickException as exc:
+        exc.show(file=sys.stderr)
         return exc.exit_code
     return result if isinstance(result, int) else EXIT_OK

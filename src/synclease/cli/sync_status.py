@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from rich.table import Table
-
 from synclease.cli import context
 from synclease.cli.output import emit_json, stdout_console
 from synclease.clock import to_wire
@@ -64,6 +62,8 @@ def run(as_json: bool) -> int:
 
 
 def _render(report: dict[str, Any]) -> None:
+    from rich.table import Table
+
     single = report["singleton"]
     if single is None:
         stdout_console.print("no healthy sync daemon serves this root (run `synclease sync start`)")
