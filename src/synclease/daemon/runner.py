@@ -290,9 +290,15 @@ class SyncDaemon:
         return governor.decide(obs)
 
     def _decide_stalled(self) -> governor.Decision:
-        """``stall_heartbeat``: keep serving health, stop renewing and governing; only a signal ends it."""
-        if self.flags.signals > 0:
-            return governor.Decision(governor.Action.RETIRE, governor.Reason.SIGNAL)
+        """``stall_heartbeat``: keep serving health, stop renewing and governing itself. Outside
+        commands still count: a signal, or a retire/shutdown request (unless ``ignore_retire``)."""
+        for flag, reason in (
+            (self.flags.signals > 0, governor.Reason.SIGNAL),
+            (self.flags.shutdown, governor.Reason.SHUTDOWN_REQUESTED),
+            (self.flags.retire, governor.Reason.RETIRE_REQUESTED),
+        ):
+            if flag:
+                return governor.Decision(governor.Action.RETIRE, reason)
         return governor.SERVE
 
     def _renew(self) -> bool:
