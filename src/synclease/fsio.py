@@ -108,19 +108,19 @@ def remove_file(path: Path) -> bool:
     return True
 
 
-def ensure_private_dir(path: Path) -> None:
-    """Create ``path`` 0700 if missing; refuse a symlink, a foreign owner or group/world write bits."""
+def check_private_dir(path: Path) -> bool:
+    """Without creating anything: False if ``path`` does not exist; True if it is a private directory
+    we own; :class:`~synclease.errors.RootError` for a symlink, a foreign owner or group/world write."""
     from synclease.errors import RootError
 
-    if path.is_symlink():
-        raise RootError(f"{path} is a symlink", hint="point SYNCLEASE_HOME at a real directory you own")
     try:
-        path.mkdir(mode=PRIVATE_DIR_MODE, parents=True, exist_ok=True)
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return False
     except OSError as exc:
-        raise RootError(
-            f"cannot create {path}: {exc.strerror}", hint="set SYNCLEASE_HOME to a writable directory"
-        ) from None
-    st = os.lstat(path)
+        raise RootError(f"cannot read {path}: {exc.strerror}", hint="set SYNCLEASE_HOME") from None
+    if stat.S_ISLNK(st.st_mode):
+        raise RootError(f"{path} is a symlink", hint="point SYNCLEASE_HOME at a real directory you own")
     if not stat.S_ISDIR(st.st_mode):
         raise RootError(f"{path} is not a directory", hint="remove it or set SYNCLEASE_HOME")
     if st.st_uid != os.geteuid():
@@ -133,3 +133,20 @@ def ensure_private_dir(path: Path) -> None:
             f"{path} is group/world-writable (mode {stat.S_IMODE(st.st_mode):o})",
             hint=f"run: chmod 700 {path}",
         )
+    return True
+
+
+def ensure_private_dir(path: Path) -> None:
+    """Create ``path`` 0700 if missing; refuse a symlink, a foreign owner or group/world write bits."""
+    from synclease.errors import RootError
+
+    if check_private_dir(path):
+        return
+    try:
+        path.mkdir(mode=PRIVATE_DIR_MODE, parents=True, exist_ok=True)
+    except OSError as exc:
+        raise RootError(
+            f"cannot create {path}: {exc.strerror}", hint="set SYNCLEASE_HOME to a writable directory"
+        ) from None
+    if not check_private_dir(path):
+        raise RootError(f"{path} vanished while being created", hint="retry")

@@ -10,48 +10,13 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from synclease import httpc
 from synclease.cli import context
 from synclease.cli.output import emit_json
 from synclease.errors import BadInputError
-from synclease.fleet import report
+from synclease.fleet import document
 from synclease.fleet.model import CleanupClass, IdentityRecord
-from synclease.fleet.survey import Survey, survey
+from synclease.fleet.survey import survey
 from synclease.fleet.sweep import sweep
-from synclease.work.session import SessionFileError, load_session
-
-
-def _session(ctx: context.Context) -> dict[str, Any] | None:
-    try:
-        session = load_session(ctx.root)
-    except SessionFileError as exc:
-        return {"problem": exc.reason}
-    if session is None:
-        return None
-    return {
-        "server_url": session.server_url,
-        "principal": session.principal,
-        "team": session.team,
-        "auth_scope": session.auth_scope,
-    }
-
-
-def _auth_problem(found: Survey) -> bool:
-    single = found.singleton
-    if single is None:
-        return False
-    reply = httpc.get_json(single.port, "/api/health", timeout=0.5)
-    sync = reply.document.get("sync") if reply.ok and isinstance(reply.document, dict) else None
-    return bool(isinstance(sync, dict) and sync.get("auth_problem"))
-
-
-def document(ctx: context.Context, found: Survey) -> dict[str, Any]:
-    return report.build(
-        found,
-        generated_at=ctx.clock.now(),
-        session=_session(ctx),
-        auth_problem=_auth_problem(found),
-    )
 
 
 def _show(doc: dict[str, Any], as_json: bool) -> None:
@@ -74,12 +39,11 @@ def run(as_json: bool, reset: bool, force: bool) -> int:
         raise BadInputError(
             "--force only goes with --reset", hint="run `synclease auth doctor --reset --force`"
         )
-    ctx = context.load()
+    ctx = context.load(create=reset)
     store = ctx.store
     port_range = ctx.settings.port_range
     if not reset:
-        doc = document(ctx, survey(store, ctx.clock, port_range))
-        _show(doc, as_json)
+        _show(document.render(ctx.root, survey(store, ctx.clock, port_range), ctx.clock), as_json)
         return 0
     with store.singleton_lock():
         before = survey(store, ctx.clock, port_range)
@@ -89,7 +53,7 @@ def run(as_json: bool, reset: bool, force: bool) -> int:
         if force or (manual and interactive and _confirm(manual)):
             classes.add(CleanupClass.OPERATOR_REQUIRED)
         result = sweep(before, store, ctx.clock, classes)
-        doc = document(ctx, survey(store, ctx.clock, port_range))
+        doc = document.render(ctx.root, survey(store, ctx.clock, port_range), ctx.clock)
     doc["reset_result"] = result.to_json()
     _show(doc, as_json)
     return 1 if result.failed else 0

@@ -100,9 +100,22 @@ def auth_doctor(
     return cmd.run(as_json, reset, force)
 
 
+def dashboard(
+    project: str | None = typer.Option(None, "--project", help="Project directory (default: the cwd)."),
+    port_hint: int | None = typer.Option(None, "--port-hint", help="First port to try, in 9237-9336."),
+    stop: bool = typer.Option(False, "--stop", help="Stop this project's dashboard."),
+    as_json: bool = JSON_OPTION,
+) -> int:
+    """Start (or reuse) this project's read-only fleet dashboard; never starts or touches sync."""
+    from synclease.cli import dashboard_cmd as cmd
+
+    return cmd.run(project, port_hint, stop, as_json)
+
+
 def register(app: typer.Typer) -> None:
     if getattr(app, "_synclease_registered", False):
         return
     app.add_typer(sync_app, name="sync")
     app.add_typer(auth_app, name="auth")
+    app.command("dashboard")(dashboard)
     app._synclease_registered = True  # type: ignore[attr-defined]

@@ -6,8 +6,9 @@ from dataclasses import dataclass
 
 from synclease import package_version, settings
 from synclease.clock import SYSTEM_CLOCK, Clock
+from synclease.fsio import check_private_dir
 from synclease.lease.store import LeaseStore
-from synclease.root import DaemonRoot, open_root
+from synclease.root import DaemonRoot, locate, open_root
 from synclease.settings import Settings
 
 
@@ -23,5 +24,11 @@ class Context:
         return LeaseStore(self.root)
 
 
-def load() -> Context:
-    return Context(settings.load(), open_root(), SYSTEM_CLOCK, package_version())
+def load(create: bool = True) -> Context:
+    """Settings, root, clock, version. ``create=False`` (read-only commands) checks an existing root
+    but never creates one."""
+    if create:
+        return Context(settings.load(), open_root(), SYSTEM_CLOCK, package_version())
+    root = locate()
+    check_private_dir(root.path)
+    return Context(settings.load(), root, SYSTEM_CLOCK, package_version())

@@ -35,7 +35,6 @@ class Controller(Protocol):
 
 class ControlServer(ThreadingHTTPServer):
     daemon_threads = True
-    allow_reuse_address = False
 
     def __init__(self, port: int, controller: Controller) -> None:
         self.controller = controller
