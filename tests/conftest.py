@@ -31,7 +31,9 @@ _blocks = itertools.cycle(range(GENERAL_PORTS.start, GENERAL_PORTS.stop - BLOCK 
 
 
 def port_free(port: int) -> bool:
+    """Nobody listens on ``port`` (TIME_WAIT leftovers of earlier connections do not count)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind(("127.0.0.1", port))
         except OSError:
