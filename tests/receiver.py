@@ -2,6 +2,7 @@
 
     with Receiver() as rx:
         rx.answer(401)                # every request now gets 401 (None → back to 200)
+        rx.require_token("t0k")       # 401 unless "Authorization: Bearer t0k" (None → any token)
         rx.hold()                     # requests block until rx.release() (or stop)
         rx.delay = 0.2                # or: answer each request after a delay
         rx.stop(); rx.start()         # down and back up on the same port
@@ -52,7 +53,7 @@ class _Handler(BaseHTTPRequestHandler):
         rx = self.server.receiver
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length)
-        rx._arrived(self.path)
+        rx._arrived(self.path, body)
         rx._wait_gate()
         status, events = rx._decide(self.path, self.headers.get("Authorization"), body)
         payload = json.dumps({"accepted": len(events) if 200 <= status < 300 else 0}).encode()
@@ -71,6 +72,7 @@ class Receiver:
         self.port = port
         self.delay = 0.0
         self._status: int | None = None
+        self._required_authorization: str | None = None
         self._lock = threading.Condition()
         self._gate = threading.Event()
         self._gate.set()
@@ -79,6 +81,7 @@ class Receiver:
         self.requests: list[Request] = []
         self.accepted_counts: Counter[str] = Counter()
         self.arrived = 0  # requests that reached the handler (before any hold/delay)
+        self.arrivals: list[list[str]] = []  # event ids of each request as it arrived (before any hold)
 
     # --- lifecycle ------------------------------------------------------------------------------
 
@@ -131,6 +134,11 @@ class Receiver:
         with self._lock:
             self._status = status
 
+    def require_token(self, token: str | None) -> None:
+        """Answer 401 to any request whose bearer token is not ``token`` (None → accept any token)."""
+        with self._lock:
+            self._required_authorization = None if token is None else f"Bearer {token}"
+
     def hold(self) -> None:
         """Block every request after it arrived, until :meth:`release`."""
         self._gate.clear()
@@ -167,9 +175,14 @@ class Receiver:
 
     # --- handler side ---------------------------------------------------------------------------
 
-    def _arrived(self, path: str) -> None:
+    def _arrived(self, path: str, body: bytes = b"") -> None:
+        try:
+            ids = [str(e["id"]) for e in json.loads(body)["events"]]
+        except (ValueError, KeyError, TypeError):
+            ids = []
         with self._lock:
             self.arrived += 1
+            self.arrivals.append(ids)
             self._lock.notify_all()
 
     def _wait_gate(self) -> None:
@@ -191,6 +204,9 @@ class Receiver:
             bad = False
         with self._lock:
             status = self._status or (400 if bad or path != "/v1/events" else 200)
+            required = self._required_authorization
+            if required is not None and authorization != required and 200 <= status < 300:
+                status = 401
             self.requests.append(Request(path, authorization, status, ids, events))
             if 200 <= status < 300:
                 self.accepted_counts.update(ids)

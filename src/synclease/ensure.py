@@ -40,10 +40,10 @@ class EnsureResult:
         }
 
 
-def reusable(view: SingletonView, our_version: str, auth_scope: str | None) -> bool:
-    """Reuse a singleton that speaks our protocol, is not older than us (newer wins) and serves the
-    current session's auth scope (a new login needs a daemon holding the new session)."""
-    if view.health.get("auth_scope") != auth_scope:
+def reusable(view: SingletonView, our_version: str, session_id: str | None) -> bool:
+    """Reuse a singleton that speaks our protocol, is not older than us (newer wins) and holds the
+    current login (a new login, even in the same scope, needs a daemon holding the new token)."""
+    if view.health.get("session_id") != session_id:
         return False
     return protocol_compatible(view.lease.protocol_version) and not is_older(
         view.package_version, our_version
@@ -60,7 +60,7 @@ def ensure(root: DaemonRoot, clock: Clock, version: str, port_range: range | Non
     store = LeaseStore(root)
     with store.singleton_lock():
         view = live_singleton(store, clock)
-        if view is not None and reusable(view, version, _auth_scope(root)):
+        if view is not None and reusable(view, version, _session_id(root)):
             result = EnsureResult(
                 view.lease.pid, view.lease.port, view.lease.instance_id, view.package_version, True
             )
@@ -83,9 +83,9 @@ def ensure(root: DaemonRoot, clock: Clock, version: str, port_range: range | Non
     return result
 
 
-def _auth_scope(root: DaemonRoot) -> str | None:
+def _session_id(root: DaemonRoot) -> str | None:
     session = current_session(root)
-    return session.auth_scope if session else None
+    return session.session_id if session else None
 
 
 def _record(store: LeaseStore, lease: LeaseRecord, clock: Clock) -> None:

@@ -7,7 +7,9 @@ import sys
 
 from synclease.cli import context
 from synclease.cli.output import emit_json, stdout_console
+from synclease.ensure import ensure
 from synclease.errors import BadInputError
+from synclease.singleton_view import live_singleton
 from synclease.work.session import new_session, save_session
 
 MAX_STDIN_CHARS = 8192
@@ -28,9 +30,22 @@ def run(server: str, principal: str | None, team: str | None, as_json: bool) -> 
     ctx = context.load()
     session = new_session(server, read_token(), principal, team, ctx.clock.now())
     save_session(ctx.root, session)
+    # A running daemon holds the previous login in memory: replace it now, so the fix is one step.
+    daemon = None
+    if live_singleton(ctx.store, ctx.clock) is not None:
+        result = ensure(ctx.root, ctx.clock, ctx.version, ctx.settings.port_range)
+        daemon = {"pid": result.pid, "port": result.port, "reused": result.reused}
     if as_json:
-        emit_json({"logged_in": True, "server_url": session.server_url, "auth_scope": session.auth_scope})
+        emit_json(
+            {
+                "logged_in": True,
+                "server_url": session.server_url,
+                "auth_scope": session.auth_scope,
+                "daemon": daemon,
+            }
+        )
     else:
         who = f" as {session.principal}" if session.principal else ""
-        stdout_console.print(f"logged in to {session.server_url}{who}; `synclease sync start` picks it up")
+        then = f"; daemon pid {daemon['pid']} uses it" if daemon else "; `synclease sync start` picks it up"
+        stdout_console.print(f"logged in to {session.server_url}{who}{then}", markup=False)
     return 0

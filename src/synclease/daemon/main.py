@@ -46,7 +46,7 @@ def run_daemon(opts: DaemonOptions) -> int:
     """Start, serve until the governor retires us, retire. Startup errors propagate (exit codes)."""
     configure_logging()
     work = build_work(opts.root, opts.instance_id, opts.clock, opts.settings.claim_seconds)
-    identity = WorkIdentity(work.auth_scope, work.server_url, work.queue_db_path)
+    identity = WorkIdentity(work.auth_scope, work.server_url, work.queue_db_path, work.session_id)
     daemon = SyncDaemon(opts, work.worker, identity)
     daemon.start()
     daemon.install_signal_handlers()

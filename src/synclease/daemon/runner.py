@@ -67,6 +67,7 @@ class WorkIdentity:
     auth_scope: str | None = None
     server_url: str | None = None
     queue_db_path: str | None = None
+    session_id: str | None = None
 
 
 class SyncDaemon:
@@ -123,6 +124,7 @@ class SyncDaemon:
             },
             "auth_scope": lease.auth_scope,
             "server_url": self.work_identity.server_url,
+            "session_id": self.work_identity.session_id,
             "queue_db_path": lease.queue_db_path,
         }
 

@@ -22,6 +22,7 @@ class WorkSetup:
     auth_scope: str | None
     server_url: str | None
     queue_db_path: str
+    session_id: str | None
 
 
 def current_session(root: DaemonRoot) -> Session | None:
@@ -44,4 +45,10 @@ def build_work(root: DaemonRoot, instance_id: str, clock: Clock, claim_seconds: 
             if moved:
                 log.info("adopted %d event(s) queued before login", moved)
     worker = SyncWorker(queue, session, instance_id, clock, claim_seconds=claim_seconds)
-    return WorkSetup(worker, scope, session.server_url if session else None, str(queue.path))
+    return WorkSetup(
+        worker,
+        scope,
+        session.server_url if session else None,
+        str(queue.path),
+        session.session_id if session else None,
+    )

@@ -11,6 +11,7 @@ It never escapes as a traceback and never carries the token.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -62,6 +63,13 @@ class Session:
         It names whose events a queue holds and appears in leases, health and doctor: never the token.
         """
         return SCOPE_SEPARATOR.join((self.server_url, self.principal or "", self.team or ""))
+
+    @property
+    def session_id(self) -> str:
+        """Names this login (not its token): a new login in the same scope gets a new id, so a daemon
+        holding the previous token is not reused. Derived from scope and login time only."""
+        digest = hashlib.sha256(f"{self.auth_scope}\n{self.created_at.isoformat()}".encode())
+        return digest.hexdigest()[:16]
 
 
 def _has_control_or_space(text: str) -> bool:
