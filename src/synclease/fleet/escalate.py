@@ -69,7 +69,9 @@ def escalate(target: Target, family_range: range, ops: Ops, step_timeout: float 
             return Outcome(target, last)
     for path, signum in ((CleanupPath.TERMINATE, signal.SIGTERM), (CleanupPath.KILL, signal.SIGKILL)):
         if not ops.still_same(target):
-            if ops.wait_gone(target, 0.0):
+            # Not listening any more: usually it is already on its way out (a concurrent sweep such as
+            # a `sync start` reaper signalled it, or it retired). Give it the step to finish exiting.
+            if ops.wait_gone(target, step_timeout):
                 return Outcome(target, last)
             return Outcome(target, None, "identity_changed")
         if ops.signal(target, signum):

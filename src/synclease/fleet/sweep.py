@@ -75,6 +75,10 @@ def _clean_one(record: IdentityRecord, survey: Survey, ops: Ops, family_range: r
     outcome: Outcome = escalate(target, family_range, ops, STEP_TIMEOUT_SECONDS)
     if not outcome.ok:
         return "failed", _failed(record, outcome.failure or "unknown")
+    if outcome.path is None:
+        # Gone before any step of ours took effect (another sweep got there first, or it left by
+        # itself): neither swept by us nor a failure.
+        return "gone", None
     if not port_closed_by(target.pid, target.port):
         return "failed", _failed(record, "still_listening")
     return "swept", {
@@ -82,7 +86,7 @@ def _clean_one(record: IdentityRecord, survey: Survey, ops: Ops, family_range: r
         "port": record.port,
         "instance_id": record.instance_id,
         "package_version": record.package_version,
-        "cleanup_path": outcome.path.value if outcome.path else "http_retire",
+        "cleanup_path": outcome.path.value,
         "reason": "expired_lease" if record.skip_reason is None else record.skip_reason.value,
     }
 
@@ -131,7 +135,10 @@ def sweep(
     if chosen:
         with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL, len(chosen))) as pool:
             for kind, item in pool.map(lambda r: _clean_one(r, survey, ops, family_range), chosen):
-                (result.swept if kind == "swept" else result.failed).append(item)
+                if kind == "swept":
+                    result.swept.append(item)
+                elif kind == "failed":
+                    result.failed.append(item)
     for record in chosen:
         entry = survey.lease_entry(record.instance_id) if record.lease_present else None
         if entry is not None and entry.lease is not None and record.pid == entry.lease.pid:

@@ -1,0 +1,245 @@
+"""``protocol/doctor-v2.schema.json`` against the documents ``report.build`` makes. Pure: no processes.
+
+The live tests (``test_reaper_live.py``) validate real ``auth doctor --json`` output; here every shape
+the classifier can produce (hypothesis over the same generated cases as the table's property test),
+every lease row and every reset outcome is validated, and the schema is shown to refuse what must
+never be printed: tokens, a skip reason on ``safe_auto``, unknown values, extra fields.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from jsonschema import Draft202012Validator
+
+from synclease.fleet import sweep as sweep_mod
+from synclease.fleet.classify import classify, judge_orphan_lease, unclaimed_leases
+from synclease.fleet.model import FleetContext, IdentityRecord, Observation
+from synclease.fleet.probe import ScanResult
+from synclease.fleet.report import DOCTOR_SCHEMA_VERSION, build
+from synclease.fleet.survey import Survey
+from synclease.lease.holder import ProcessFacts
+from tests.test_classify import (
+    IID,
+    NOW,
+    PID,
+    PORT,
+    cases,
+    entry_of,
+    make_ctx,
+    make_lease,
+    make_obs,
+    make_report,
+    singleton_of,
+    unreadable,
+)
+
+SCHEMA = json.loads((Path(__file__).parent.parent / "protocol" / "doctor-v2.schema.json").read_text())
+VALIDATOR = Draft202012Validator(SCHEMA, format_checker=Draft202012Validator.FORMAT_CHECKER)
+SESSION = {
+    "server_url": "https://sync.example.test",
+    "principal": "alice",
+    "team": None,
+    "auth_scope": "https://sync.example.test|alice|",
+}
+
+
+def errors(doc: Any) -> list[str]:
+    return [f"{list(e.absolute_path)}: {e.message}" for e in VALIDATOR.iter_errors(doc)]
+
+
+def survey_of(ctx: FleetContext, *observations: Observation) -> Survey:
+    records = tuple(classify(obs, ctx) for obs in observations)
+    verdicts = tuple(
+        judge_orphan_lease(entry, True, ProcessFacts(exists=False), set(), ctx.now)
+        for entry in unclaimed_leases(records, ctx.leases)
+    )
+    return Survey(ctx, ScanResult(tuple(observations), 50, 12.5), records, verdicts)
+
+
+def reset_result(records: tuple[IdentityRecord, ...]) -> dict[str, Any]:
+    result = sweep_mod.SweepResult(
+        swept=[
+            {
+                "pid": PID,
+                "port": PORT,
+                "instance_id": IID,
+                "package_version": "3.2.2",
+                "cleanup_path": path,
+                "reason": reason,
+            }
+            for path, reason in (
+                ("http_retire", "expired_lease"),
+                ("terminate", "no_lease"),
+                ("kill", "unresponsive"),
+            )
+        ],
+        skipped=[sweep_mod._skip(r) for r in records],
+        failed=[sweep_mod._failed(r, "survived_kill") for r in records if r.pid is not None],
+        leases_removed=[{"instance_id": IID, "pid": PID, "port": PORT, "reason": "pid_reused"}],
+    )
+    return result.to_json()
+
+
+def pile() -> Survey:
+    """A root with one of each: safe_auto, lease_live, no_lease, third_party, the singleton, and lease
+    files that are stale, alive-unclaimed and unreadable."""
+    stale = make_lease()
+    live = make_lease(instance_id="inst-live-0002", pid=PID + 1, port=PORT + 1, renewed_at=NOW)
+    single = make_lease(instance_id="inst-single-03", pid=PID + 2, port=PORT + 2, renewed_at=NOW)
+    orphan = make_lease(instance_id="inst-gone-0004", pid=PID + 9, port=PORT + 9)
+    ctx = make_ctx(
+        entry_of(stale),
+        entry_of(live),
+        entry_of(single),
+        entry_of(orphan),
+        unreadable("inst-broken-05", "not_json"),
+        singleton=singleton_of("inst-single-03", PID + 2, PORT + 2),
+    )
+
+    def obs_for(lease: Any) -> Observation:
+        report = make_report(instance_id=lease.instance_id, pid=lease.pid, port=lease.port)
+        return make_obs(report, port=lease.port, pid=lease.pid)
+
+    return survey_of(
+        ctx,
+        obs_for(stale),
+        obs_for(live),
+        obs_for(single),
+        make_obs(make_report(instance_id=None, scope_id=None, family=None), port=PORT + 3, pid=PID + 3),
+        make_obs(None, port=PORT + 4, pid=PID + 4, error="timeout"),
+        make_obs(make_report(family="dashboard", sync_like=False), port=PORT + 5, pid=None),
+    )
+
+
+def test_the_schema_is_valid_draft_2020_12() -> None:
+    Draft202012Validator.check_schema(SCHEMA)
+    assert SCHEMA["properties"]["schema_version"]["const"] == DOCTOR_SCHEMA_VERSION
+
+
+def test_a_full_pile_with_session_and_reset_result_validates() -> None:
+    found = pile()
+    doc = build(found, generated_at=NOW, session=SESSION)
+    assert errors(doc) == []
+    assert {o["skip_reason"] for o in doc["orphans"]} == {None, "lease_live", "no_lease"}
+    assert {i["skip_reason"] for i in doc["ignored"]} == {"third_party", "other_family"}
+    assert doc["daemon"]["skip_reason"] == "recorded_singleton"
+    assert {row["state"] for row in doc["leases"]} == {"expired", "live", "unreadable"}
+    doc["reset_result"] = reset_result(found.records)
+    assert errors(doc) == []
+    assert "token" not in json.dumps(doc)
+
+
+def test_an_untrusted_session_validates_and_carries_only_its_problem() -> None:
+    doc = build(pile(), generated_at=NOW, session={"problem": "not_json"})
+    assert errors(doc) == []
+    assert "session_unreadable" in {f["id"] for f in doc["findings"]}
+    assert errors(_with(doc, ["session", "detail"], "x")) != []
+
+
+def test_an_empty_root_validates() -> None:
+    doc = build(survey_of(make_ctx()), generated_at=NOW, session=None)
+    assert errors(doc) == []
+    assert doc["daemon"] is None and {f["id"] for f in doc["findings"]} == {"no_daemon", "no_session"}
+
+
+@settings(max_examples=300, deadline=None)
+@given(cases())
+def test_every_classified_record_validates_where_the_survey_puts_it(
+    case: tuple[Observation, FleetContext],
+) -> None:
+    obs, ctx = case
+    found = survey_of(ctx, obs)
+    doc = build(found, generated_at=NOW, session=None, auth_problem=False)
+    doc["reset_result"] = reset_result(found.records)
+    assert errors(doc) == [], found.records
+
+
+def _with(doc: dict[str, Any], path: list[Any], value: Any) -> dict[str, Any]:
+    bad = copy.deepcopy(doc)
+    target = bad
+    for key in path[:-1]:
+        target = target[key]
+    target[path[-1]] = value
+    return bad
+
+
+@pytest.mark.parametrize(
+    "where",
+    [
+        [],
+        ["session"],
+        ["daemon"],
+        ["orphans", 0],
+        ["ignored", 0],
+        ["leases", 0],
+        ["findings", 0],
+        ["findings", 0, "remediation"],
+        ["scan"],
+        ["reset_result"],
+        ["reset_result", "swept", 0],
+        ["reset_result", "skipped", 0],
+        ["reset_result", "failed", 0],
+        ["reset_result", "leases_removed", 0],
+    ],
+)
+@pytest.mark.parametrize("name", ["token", "lease_token", "Token"])
+def test_a_token_property_is_refused_everywhere(where: list[Any], name: str) -> None:
+    found = pile()
+    doc = build(found, generated_at=NOW, session=SESSION)
+    doc["reset_result"] = reset_result(found.records)
+    assert errors(doc) == []
+    assert errors(_with(doc, [*where, name], "s3cret")) != []
+
+
+@pytest.mark.parametrize(
+    ("path", "value"),
+    [
+        (["schema_version"], 1),
+        (["generated_at"], "2026-03-01 12:00:00"),
+        (["orphans", 0, "skip_reason"], "lease_live"),  # safe_auto with a reason
+        (["orphans", 1, "skip_reason"], None),  # operator_required without one
+        (["orphans", 1, "skip_reason"], "third_party"),  # a never_touch reason on an operator row
+        (["orphans", 0, "cleanup_class"], "never_touch"),
+        (["orphans", 0, "is_recorded_singleton"], True),
+        (["orphans", 0, "lease_state"], "stale"),
+        (["orphans", 0, "extra"], 1),
+        (["daemon", "cleanup_class"], "safe_auto"),
+        (["ignored", 0, "skip_reason"], "no_lease"),
+        (["leases", 0, "holder"], "zombie"),
+        (["findings", 0, "id"], "made_up"),
+        (["findings", 0, "remediation"], {}),
+        (["reset_result", "swept", 0, "cleanup_path"], "sigquit"),
+        (["reset_result", "swept", 0, "reason"], "third_party"),
+        (["reset_result", "failed", 0, "failure_reason"], "bad_luck"),
+        (["reset_result", "leases_removed", 0, "reason"], "holder_alive"),
+        (["scan", "duration_ms"], -1),
+    ],
+)
+def test_the_schema_refuses_what_doctor_never_prints(path: list[Any], value: Any) -> None:
+    found = pile()
+    doc = build(found, generated_at=NOW, session=SESSION)
+    doc["reset_result"] = reset_result(found.records)
+    assert doc["orphans"][0]["cleanup_class"] == "safe_auto"
+    assert doc["orphans"][1]["cleanup_class"] == "operator_required"
+    assert errors(_with(doc, path, value)) != []
+
+
+def test_reset_result_is_optional_but_its_four_arrays_are_not() -> None:
+    doc = build(pile(), generated_at=NOW, session=None)
+    assert "reset_result" not in doc and errors(doc) == []
+    doc["reset_result"] = {"swept": [], "skipped": [], "failed": []}
+    assert errors(doc) != []
+
+
+def test_a_lease_token_value_never_reaches_the_document() -> None:
+    found = pile()
+    doc = build(found, generated_at=NOW, session=SESSION)
+    text = json.dumps(doc)
+    assert all(e.lease is None or e.lease.token not in text for e in found.ctx.leases)
+    assert make_lease().token not in text
