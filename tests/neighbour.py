@@ -38,6 +38,7 @@ def main() -> None:
 
     if kind == "raw":
         sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # TIME_WAIT leftovers only
         sock.bind(("127.0.0.1", port))
         sock.listen(64)
 

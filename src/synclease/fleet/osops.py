@@ -16,17 +16,18 @@ from synclease.lease.holder import same_start
 POLL_SECONDS = 0.02
 
 
-def _listening_pids(port: int) -> set[int] | None:
-    """PIDs listening on ``port`` (None if the table cannot be read)."""
+def listens_on(pid: int, port: int) -> bool | None:
+    """Whether process ``pid`` itself holds a TCP listener on ``port`` (None: not allowed to look).
+
+    Reads only that process's sockets, not the whole system table, so re-checking one target before
+    each signal stays cheap even when many targets are cleaned in parallel."""
     try:
-        conns = psutil.net_connections(kind="tcp")
+        conns = psutil.Process(pid).net_connections(kind="tcp")
+    except (psutil.NoSuchProcess, psutil.ZombieProcess):
+        return False
     except (psutil.AccessDenied, OSError):
         return None
-    return {
-        c.pid
-        for c in conns
-        if c.status == psutil.CONN_LISTEN and c.laddr and c.laddr.port == port and c.pid is not None
-    }
+    return any(c.status == psutil.CONN_LISTEN and c.laddr and c.laddr.port == port for c in conns)
 
 
 def process_gone(pid: int, start_time: float) -> bool:
@@ -43,8 +44,7 @@ def process_gone(pid: int, start_time: float) -> bool:
 
 
 def port_closed_by(pid: int, port: int) -> bool:
-    pids = _listening_pids(port)
-    return pids is not None and pid not in pids
+    return listens_on(pid, port) is False
 
 
 class RealOps:
@@ -59,8 +59,7 @@ class RealOps:
     def still_same(self, target: Target) -> bool:
         if process_gone(target.pid, target.start_time):
             return False
-        pids = _listening_pids(target.port)
-        return pids is not None and target.pid in pids
+        return listens_on(target.pid, target.port) is True
 
     def signal(self, target: Target, signum: int) -> bool:
         """Signal through a pidfd opened *before* the identity re-check, so the PID cannot be reused
