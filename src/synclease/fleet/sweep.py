@@ -4,6 +4,7 @@ then verify what really happened. The result is data: ``swept``, ``skipped``, ``
 
 from __future__ import annotations
 
+import time
 from collections.abc import Collection
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -151,12 +152,18 @@ def sweep(
     return result
 
 
-def _drop_dead_lease(store: LeaseStore, path: Any) -> None:
-    """After a kill the daemon could not delete its own lease: remove it once its holder lock is free."""
+def _drop_dead_lease(store: LeaseStore, path: Any, timeout: float = STEP_TIMEOUT_SECONDS) -> None:
+    """After a kill the daemon could not delete its own lease: remove it once its holder lock is free.
+
+    A killed multi-threaded process shows as a zombie before its last thread has closed its files, so
+    the kernel may drop the lock a moment after the process looks gone: wait for it, bounded."""
     entry = store.read_path(path)
-    if entry.lease is None:
+    if entry.lease is None or liveness.pid_alive(entry.lease.pid):
         return
-    if liveness.probe_holder_lock(store.root.holder_lock_path(entry.instance_id)) and not liveness.pid_alive(
-        entry.lease.pid
-    ):
-        store.delete_stale(entry)
+    lock_path = store.root.holder_lock_path(entry.instance_id)
+    deadline = time.monotonic() + timeout
+    while liveness.probe_holder_lock(lock_path) is False:  # None: no lock file, the PID proof stands
+        if time.monotonic() >= deadline:
+            return
+        time.sleep(0.01)
+    store.delete_stale(entry)
