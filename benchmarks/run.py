@@ -54,9 +54,9 @@ class Bench:
             check=False,
         )
 
-    def daemon(self, **env: str) -> subprocess.Popen[bytes]:
+    def daemon(self, *args: str, **env: str) -> subprocess.Popen[bytes]:
         proc = subprocess.Popen(
-            [PY, "-m", "synclease.daemon", "--replace"],
+            [PY, "-m", "synclease.daemon", *(args or ("--replace",))],
             env={**self.env, **env},
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
@@ -81,8 +81,12 @@ class Bench:
         """``n`` same-scope daemons whose leases expire while they keep answering health."""
         pids = []
         for i in range(n):
+            # --managed: not the singleton, and it asks nobody to retire, so the pile stays whole.
             proc = self.daemon(
-                SYNCLEASE_FAILPOINTS=failpoints, SYNCLEASE_LEASE_TTL_SECONDS=ttl, SYNCLEASE_VERSION=f"3.2.{i}"
+                "--managed",
+                SYNCLEASE_FAILPOINTS=failpoints,
+                SYNCLEASE_LEASE_TTL_SECONDS=ttl,
+                SYNCLEASE_VERSION=f"3.2.{i}",
             )
             self.wait_healthy(proc.pid)
             pids.append(proc.pid)
@@ -238,6 +242,11 @@ def bench_idle(seconds: float) -> dict[str, Any]:
 
 
 def main() -> int:
+    # Measure an installed CLI as users run it: with bytecode caches, whatever this shell says.
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+    import compileall
+
+    compileall.compile_dir(str(Path(__file__).resolve().parent.parent / "src"), quiet=1)
     parser = argparse.ArgumentParser()
     parser.add_argument("--out", type=Path, default=Path(__file__).with_name("results.json"))
     parser.add_argument("--quick", action="store_true")

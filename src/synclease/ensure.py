@@ -6,17 +6,13 @@ from dataclasses import dataclass
 
 from synclease import httpc
 from synclease.clock import Clock
-from synclease.daemon.runner import new_instance_id
-from synclease.daemon.setup_work import current_session
-from synclease.fleet.model import CleanupClass
-from synclease.fleet.survey import survey
-from synclease.fleet.sweep import SweepResult, sweep
-from synclease.lease.codec import LeaseRecord, SingletonRecord
+from synclease.lease.codec import LeaseRecord, SingletonRecord, new_instance_id
 from synclease.lease.store import LeaseStore
 from synclease.root import DaemonRoot
 from synclease.singleton_view import SingletonView, live_singleton
 from synclease.spawn import spawn_daemon, wait_healthy
 from synclease.versions import is_older, protocol_compatible
+from synclease.work.session import current_session
 
 RETIRE_REQUEST_TIMEOUT_SECONDS = 1.0
 
@@ -50,13 +46,21 @@ def reusable(view: SingletonView, our_version: str, session_id: str | None) -> b
     )
 
 
-def startup_reap(store: LeaseStore, clock: Clock, port_range: range) -> SweepResult:
-    """The startup reaper: only ``safe_auto`` daemons and provably stale leases, never anything else."""
-    return sweep(survey(store, clock, port_range), store, clock, {CleanupClass.SAFE_AUTO})
+def startup_reap(store: LeaseStore, clock: Clock, port_range: range) -> None:
+    """The startup reaper: only ``safe_auto`` daemons and provably stale leases, never anything else.
+
+    Imported here, not at the top: a ``sync start`` that reuses a healthy singleton never needs the
+    fleet machinery, and its start-up time is a target (BRIEF §11)."""
+    from synclease.fleet.model import CleanupClass
+    from synclease.fleet.survey import survey
+    from synclease.fleet.sweep import sweep
+
+    sweep(survey(store, clock, port_range), store, clock, {CleanupClass.SAFE_AUTO})
 
 
 def ensure(root: DaemonRoot, clock: Clock, version: str, port_range: range | None = None) -> EnsureResult:
-    """Reuse or spawn under the singleton lock; then, outside it, run the startup reaper on ``port_range``."""
+    """Reuse or spawn under the singleton lock. After a spawn, outside the lock, ask the superseded
+    singleton to retire and run the startup reaper on ``port_range``."""
     store = LeaseStore(root)
     with store.singleton_lock():
         view = live_singleton(store, clock)
@@ -76,6 +80,8 @@ def ensure(root: DaemonRoot, clock: Clock, version: str, port_range: range | Non
                 False,
                 view.lease.instance_id if view else None,
             )
+    if result.reused:
+        return result
     if view is not None and result.superseded is not None:
         httpc.post(view.lease.port, "/api/retire", view.lease.token, timeout=RETIRE_REQUEST_TIMEOUT_SECONDS)
     if port_range is not None:

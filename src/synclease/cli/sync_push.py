@@ -12,10 +12,10 @@ from typing import Any
 from synclease import httpc
 from synclease.cli import context
 from synclease.cli.output import emit_json, stdout_console
-from synclease.daemon.setup_work import current_session
 from synclease.ensure import ensure
 from synclease.errors import BadInputError
 from synclease.work.queue import open_queue, parse_ndjson_events
+from synclease.work.session import current_session
 
 
 def _events(source: str | None, event_type: str | None, data: str | None) -> list[tuple[str, Any]]:

@@ -10,10 +10,10 @@ import sys
 
 from synclease import package_version, settings
 from synclease.clock import SYSTEM_CLOCK
-from synclease.daemon.runner import DaemonOptions, SyncDaemon, WorkIdentity, new_instance_id
+from synclease.daemon.runner import DaemonOptions, SyncDaemon, WorkIdentity
 from synclease.daemon.setup_work import build_work
 from synclease.errors import BadInputError
-from synclease.lease.codec import INSTANCE_ID_RE
+from synclease.lease.codec import INSTANCE_ID_RE, new_instance_id
 from synclease.root import open_root
 
 LOG_FORMAT = "%(asctime)s %(levelname)s pid=%(process)d %(message)s"

@@ -26,7 +26,7 @@ from synclease.daemon.bind import bind_first_free
 from synclease.daemon.server import ControlServer
 from synclease.daemon.work import IdleWorker, RequestTracker, Worker
 from synclease.errors import AlreadyRunningError, SyncleaseError
-from synclease.lease.codec import LeaseRecord, SingletonRecord
+from synclease.lease.codec import LeaseRecord, SingletonRecord, new_instance_id
 from synclease.lease.store import LeaseStore
 from synclease.root import DaemonRoot
 from synclease.settings import Settings
@@ -36,10 +36,6 @@ log = logging.getLogger("synclease.daemon")
 RETIRE_LOCK_TIMEOUT_SECONDS = 5.0
 WORKER_STOP_TIMEOUT_SECONDS = 10.0
 DRAIN_TICK_SECONDS = 0.05
-
-
-def new_instance_id() -> str:
-    return secrets.token_hex(8)
 
 
 @dataclass

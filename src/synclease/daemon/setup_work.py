@@ -10,7 +10,7 @@ from synclease.clock import Clock
 from synclease.errors import SyncleaseError
 from synclease.root import DaemonRoot
 from synclease.work.queue import open_queue
-from synclease.work.session import Session, load_session
+from synclease.work.session import current_session
 from synclease.work.worker import SyncWorker
 
 log = logging.getLogger("synclease.daemon")
@@ -23,15 +23,6 @@ class WorkSetup:
     server_url: str | None
     queue_db_path: str
     session_id: str | None
-
-
-def current_session(root: DaemonRoot) -> Session | None:
-    """The stored session, or None when there is none or it cannot be trusted (doctor reports that)."""
-    try:
-        return load_session(root)
-    except SyncleaseError as exc:
-        log.warning("running local-only: %s", exc.one_line())
-        return None
 
 
 def build_work(root: DaemonRoot, instance_id: str, clock: Clock, claim_seconds: float = 30.0) -> WorkSetup:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import secrets
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, Literal, cast
@@ -33,6 +34,11 @@ MAX_TEXT_CHARS = 4096
 #: Timestamps outside these years are rejected (none of ours can be; far ones would overflow).
 MIN_YEAR = 1970
 MAX_YEAR = 9998
+
+
+def new_instance_id() -> str:
+    """A fresh random instance id (16 hex digits): names one daemon's lease and lock files."""
+    return secrets.token_hex(8)
 
 
 class CodecError(ValueError):

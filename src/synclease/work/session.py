@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -258,3 +259,12 @@ def clear_session(root: DaemonRoot) -> bool:
     if path.is_dir() and not path.is_symlink():
         raise SessionFileError("not_regular_file")
     return remove_file(path)
+
+
+def current_session(root: DaemonRoot) -> Session | None:
+    """The stored session, or None when there is none or it cannot be trusted (doctor reports that)."""
+    try:
+        return load_session(root)
+    except SessionFileError as exc:
+        logging.getLogger("synclease").warning("running local-only: %s", exc.one_line())
+        return None
