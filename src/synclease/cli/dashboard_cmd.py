@@ -16,10 +16,8 @@ commands at once for one project never make two dashboards nor retire each other
 from __future__ import annotations
 
 import contextlib
-import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -31,20 +29,18 @@ from synclease.cli.output import emit_json, stdout_console
 from synclease.constants import DASHBOARD_PORT_RANGE
 from synclease.dashboard import record as rec
 from synclease.dashboard.cleanup import CleanupResult, cleanup
-from synclease.errors import BadInputError, DaemonStartError, SyncleaseError
+from synclease.errors import BadInputError, SyncleaseError
 from synclease.fleet.escalate import Target, escalate
 from synclease.fleet.osops import RealOps
 from synclease.fleet.probe import listener_table
 from synclease.lease.holder import same_start
+from synclease.spawn import spawn_detached, wait_for_child
 from synclease.versions import is_older
 
 START_DEADLINE_SECONDS = 10.0
-POLL_SECONDS = 0.01
 HEALTH_TIMEOUT_SECONDS = 0.5
 PROJECT_LOCK_TIMEOUT_SECONDS = 30.0
 STOP_STEP_SECONDS = 3.0
-LOG_TAIL_LINES = 20
-LOG_TAIL_BYTES = 8192
 
 
 class ShutdownOps(RealOps):
@@ -118,27 +114,8 @@ def reusable(record: rec.DashboardRecord | None, project: Path, version: str) ->
     return isinstance(theirs, str) and not is_older(theirs, version)
 
 
-def log_tail(path: Path, offset: int) -> str:
-    """The last lines written to ``path`` since ``offset`` (this spawn's output only)."""
-    try:
-        with open(path, "rb") as handle:
-            handle.seek(0, os.SEEK_END)
-            handle.seek(max(offset, handle.tell() - LOG_TAIL_BYTES))
-            text = handle.read().decode("utf-8", "replace")
-    except OSError:
-        return ""
-    return "\n".join(text.splitlines()[-LOG_TAIL_LINES:])
-
-
 def spawn(project: Path, port_hint: int) -> tuple[subprocess.Popen[bytes], int]:
     """Start ``python -m synclease.dashboard`` detached; returns the child and the log offset."""
-    path = rec.log_path(project)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW, 0o600)
-    except OSError as exc:
-        raise BadInputError(
-            f"cannot open {path}: {exc.strerror}", hint="remove it if it is a symlink"
-        ) from None
     argv = [
         sys.executable,
         "-m",
@@ -148,46 +125,25 @@ def spawn(project: Path, port_hint: int) -> tuple[subprocess.Popen[bytes], int]:
         "--port-hint",
         str(port_hint),
     ]
-    try:
-        offset = os.lseek(fd, 0, os.SEEK_END)
-        child = subprocess.Popen(
-            argv,
-            stdin=subprocess.DEVNULL,
-            stdout=fd,
-            stderr=fd,
-            start_new_session=True,
-            close_fds=True,
-            cwd=project,
-        )
-    finally:
-        os.close(fd)
-    return child, offset
+    return spawn_detached(argv, rec.log_path(project), project)
 
 
 def wait_healthy(child: subprocess.Popen[bytes], project: Path, offset: int) -> rec.DashboardRecord:
-    """Poll the record and health until they name ``child``; raise with the log tail if it exits."""
-    path = rec.log_path(project)
-    deadline = time.monotonic() + START_DEADLINE_SECONDS
-    while time.monotonic() < deadline:
-        code = child.poll()
-        if code is not None:
-            raise DaemonStartError(
-                f"the dashboard exited with code {code} during startup",
-                hint=f"see {path}",
-                log_tail=log_tail(path, offset),
-            )
+    """Wait until the record and the live health name ``child``; fail fast with this spawn's log tail."""
+
+    def probe() -> rec.DashboardRecord | None:
         record = rec.read(project).record
         if record is not None and record.pid == child.pid and live_health(record, project) is not None:
             return record
-        time.sleep(POLL_SECONDS)
-    # Our own unreaped child: its PID cannot have been reused, so killing it by handle is safe.
-    child.kill()
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        child.wait(timeout=2.0)
-    raise DaemonStartError(
-        f"the dashboard did not answer health within {START_DEADLINE_SECONDS:.0f}s",
-        hint=f"see {path}",
-        log_tail=log_tail(path, offset),
+        return None
+
+    return wait_for_child(
+        child,
+        probe,
+        what="dashboard",
+        log_path=rec.log_path(project),
+        offset=offset,
+        deadline_s=START_DEADLINE_SECONDS,
     )
 
 

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
 from synclease.daemon.main import options_from_env, run_daemon
-from synclease.errors import EXIT_INTERRUPTED, SyncleaseError
+from synclease.entry import run_guarded
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -15,13 +14,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--instance-id", default=None)
     parser.add_argument("--replace", action="store_true")
     args = parser.parse_args(argv)
-    try:
-        return run_daemon(options_from_env(args.replace, args.managed, args.instance_id))
-    except SyncleaseError as exc:
-        sys.stderr.write(f"synclease: error: {exc.one_line()}\n")
-        return exc.exit_code
-    except KeyboardInterrupt:
-        return EXIT_INTERRUPTED
+    return run_guarded(lambda: run_daemon(options_from_env(args.replace, args.managed, args.instance_id)))
 
 
 if __name__ == "__main__":

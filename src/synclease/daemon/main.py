@@ -5,27 +5,14 @@ The spawned shape imports neither typer nor rich, to keep an idle daemon small.
 
 from __future__ import annotations
 
-import logging
-import sys
-
 from synclease import package_version, settings
 from synclease.clock import SYSTEM_CLOCK
 from synclease.daemon.runner import DaemonOptions, SyncDaemon, WorkIdentity
 from synclease.daemon.setup_work import build_work
+from synclease.entry import configure_logging
 from synclease.errors import BadInputError
 from synclease.lease.codec import INSTANCE_ID_RE, new_instance_id
 from synclease.root import open_root
-
-LOG_FORMAT = "%(asctime)s %(levelname)s pid=%(process)d %(message)s"
-
-
-def configure_logging() -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter(LOG_FORMAT))
-    logger = logging.getLogger("synclease")
-    logger.handlers[:] = [handler]
-    logger.setLevel(logging.INFO)
-    logger.propagate = False
 
 
 def options_from_env(replace: bool, managed: bool, instance_id: str | None) -> DaemonOptions:

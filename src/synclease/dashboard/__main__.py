@@ -6,26 +6,14 @@ What ``synclease dashboard`` spawns. Imports neither typer nor rich, to keep an 
 from __future__ import annotations
 
 import argparse
-import logging
-import sys
 
 from synclease import package_version
 from synclease.clock import SYSTEM_CLOCK
 from synclease.constants import DASHBOARD_PORT_RANGE
 from synclease.dashboard import record as rec
 from synclease.dashboard.runner import DashboardOptions, run_dashboard
-from synclease.errors import EXIT_INTERRUPTED, BadInputError, SyncleaseError
-
-LOG_FORMAT = "%(asctime)s %(levelname)s pid=%(process)d %(message)s"
-
-
-def _configure_logging() -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter(LOG_FORMAT))
-    logger = logging.getLogger("synclease")
-    logger.handlers[:] = [handler]
-    logger.setLevel(logging.INFO)
-    logger.propagate = False
+from synclease.entry import configure_logging, run_guarded
+from synclease.errors import BadInputError
 
 
 def options(project: str, port_hint: int | None) -> DashboardOptions:
@@ -49,14 +37,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--project", required=True, help="the project directory")
     parser.add_argument("--port-hint", type=int, default=None, help="first port to try in 9237-9336")
     args = parser.parse_args(argv)
-    _configure_logging()
-    try:
-        return run_dashboard(options(args.project, args.port_hint))
-    except SyncleaseError as exc:
-        sys.stderr.write(f"synclease: error: {exc.one_line()}\n")
-        return exc.exit_code
-    except KeyboardInterrupt:
-        return EXIT_INTERRUPTED
+    configure_logging()
+    return run_guarded(lambda: run_dashboard(options(args.project, args.port_hint)))
 
 
 if __name__ == "__main__":
