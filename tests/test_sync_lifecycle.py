@@ -154,6 +154,7 @@ def test_daemon_that_dies_at_start_is_reported_with_its_log_tail(sandbox: Sandbo
     try:
         for port in sandbox.ports:
             sock = socket.socket()
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # ignore TIME_WAIT leftovers
             sock.bind(("127.0.0.1", port))
             sock.listen()
             blockers.append(sock)
