@@ -9,9 +9,9 @@ its root.
 from __future__ import annotations
 
 import contextlib
-import itertools
 import json
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -27,7 +27,8 @@ import pytest
 
 GENERAL_PORTS = range(9401, 9449)  # 9400 and 9449 are left to the boundary matrix
 BLOCK = 4
-_blocks = itertools.cycle(range(GENERAL_PORTS.start, GENERAL_PORTS.stop - BLOCK + 1, BLOCK))
+PORT_WAIT_SECONDS = 60.0
+_random = random.Random()
 
 
 def port_free(port: int) -> bool:
@@ -41,14 +42,28 @@ def port_free(port: int) -> bool:
     return True
 
 
-def allocate_ports(size: int = BLOCK) -> range:
-    """A block of ``size`` consecutive free ports inside the general test range."""
-    for _ in range(len(GENERAL_PORTS)):
-        start = next(_blocks)
+def _free_block(size: int) -> range | None:
+    """A free block tried from a random aligned start, so concurrent runs on one host rarely collide."""
+    starts = list(range(GENERAL_PORTS.start, GENERAL_PORTS.stop - size + 1, BLOCK))
+    _random.shuffle(starts)
+    for start in starts:
         block = range(start, start + size)
-        if block.stop <= GENERAL_PORTS.stop and all(port_free(p) for p in block):
+        if all(port_free(p) for p in block):
             return block
-    pytest.skip("no free block of test ports in 9401-9448")
+    return None
+
+
+def allocate_ports(size: int = BLOCK) -> range:
+    """A block of ``size`` consecutive free ports inside the general test range; waits for one (a
+    test that just ended may still be closing its daemons) and skips only if none frees up."""
+    deadline = time.monotonic() + PORT_WAIT_SECONDS
+    while True:
+        block = _free_block(size)
+        if block is not None:
+            return block
+        if time.monotonic() > deadline:
+            pytest.skip(f"no free block of {size} test ports in 9401-9448 within {PORT_WAIT_SECONDS:.0f}s")
+        time.sleep(0.5)
 
 
 def wait_for(predicate: Callable[[], Any], timeout: float = 10.0, interval: float = 0.02) -> Any:

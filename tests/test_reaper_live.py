@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import random
 import secrets
 import signal
 import subprocess
@@ -38,12 +37,9 @@ from synclease.lease.codec import LeaseRecord
 from synclease.lease.store import LeaseStore
 from synclease.root import DaemonRoot
 from tests.conftest import (
-    BLOCK,
-    GENERAL_PORTS,
     Sandbox,
     get_health,
     listening_pids,
-    make_env,
     pid_alive,
     port_free,
     wait_for,
@@ -92,51 +88,6 @@ LEGACY_SHAPED = {"protocol_version": 1, "package_version": "3.2.3"}
 
 
 #: How long to poll for a free block before skipping (another run on this host may hold them).
-PORT_WAIT_SECONDS = 60.0
-_random = random.Random()
-
-
-def free_block(size: int) -> range | None:
-    """A free block of ``size`` ports in the general test range, tried from a random aligned start:
-    concurrent test runs on one host (each walking the conftest's blocks from 9401 up) rarely collide."""
-    starts = list(range(GENERAL_PORTS.start, GENERAL_PORTS.stop - size + 1, BLOCK))
-    _random.shuffle(starts)
-    for start in starts:
-        block = range(start, start + size)
-        if all(port_free(port) for port in block):
-            return block
-    return None
-
-
-@pytest.fixture
-def sandbox_factory(tmp_path: Path) -> Iterator[Callable[..., Sandbox]]:
-    """Like the conftest's factory (own root, own port block, reaped at teardown), but blocks are tried
-    from a random start, and it polls for a free one instead of skipping at once. A collision with a
-    concurrent run would be harmful here: `--reset --force` would clean the other run's daemons."""
-    made: list[Sandbox] = []
-
-    def make(name: str = "root", size: int = BLOCK) -> Sandbox:
-        try:
-            ports: range = wait_for(lambda: free_block(size), timeout=PORT_WAIT_SECONDS, interval=0.5)
-        except AssertionError:
-            pytest.skip(f"no free block of {size} test ports within {PORT_WAIT_SECONDS:.0f}s")
-        root = tmp_path / f"{name}-{len(made)}"
-        box = Sandbox(root=root, ports=ports, env=make_env(root, ports))
-        made.append(box)
-        return box
-
-    try:
-        yield make
-    finally:
-        for box in made:
-            box.reap()
-
-
-@pytest.fixture
-def sandbox(sandbox_factory: Callable[..., Sandbox]) -> Sandbox:
-    return sandbox_factory()
-
-
 # --- helpers --------------------------------------------------------------------------------------
 
 

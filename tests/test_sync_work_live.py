@@ -14,9 +14,8 @@ import re
 import secrets
 import signal
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import psutil
@@ -24,7 +23,7 @@ import pytest
 
 from synclease.clock import from_wire
 from synclease.work.queue import EventQueue
-from tests.conftest import BLOCK, Sandbox, allocate_ports, get_health, make_env, pid_alive, wait_for
+from tests.conftest import BLOCK, Sandbox, get_health, pid_alive, wait_for
 from tests.receiver import Receiver
 
 pytestmark = pytest.mark.live
@@ -35,38 +34,10 @@ DRAIN_TIMEOUT = 60.0
 # --- helpers --------------------------------------------------------------------------------------
 
 
-def _free_block(size: int) -> range | None:
-    try:
-        return allocate_ports(size)
-    except pytest.skip.Exception:
-        return None
-
-
-def _sandbox(tmp_path: Path, size: int) -> Iterator[Sandbox]:
-    ports: range = wait_for(lambda: _free_block(size), timeout=90, interval=0.5)
-    root = tmp_path / "root"
-    box = Sandbox(root=root, ports=ports, env=make_env(root, ports))
-    try:
-        yield box
-    finally:
-        box.reap()
-
-
 @pytest.fixture
-def sandbox(tmp_path: Path) -> Iterator[Sandbox]:
-    """conftest's ``sandbox``, but it waits for a free port block instead of skipping at once.
-
-    Every health request leaves a TIME_WAIT on the daemon's port (its HTTP/1.0 control plane closes
-    first), and neither ``port_free`` nor the daemon binds with SO_REUSEADDR, so a block stays "busy"
-    for about a minute after a live test; these tests would otherwise skip on a busy machine.
-    """
-    yield from _sandbox(tmp_path, BLOCK)
-
-
-@pytest.fixture
-def wide_sandbox(tmp_path: Path) -> Iterator[Sandbox]:
-    """A sandbox with room for two daemons at once even if some of its ports linger in TIME_WAIT."""
-    yield from _sandbox(tmp_path, 2 * BLOCK)
+def wide_sandbox(sandbox_factory: Callable[..., Sandbox]) -> Sandbox:
+    """A sandbox with room for two daemons at once."""
+    return sandbox_factory("root", 2 * BLOCK)
 
 
 @pytest.fixture
