@@ -7,15 +7,14 @@ synthetic request used to exercise "work in flight").
 
 from __future__ import annotations
 
-import hmac
-import json
 import logging
 import math
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import Any, Protocol
 from urllib.parse import parse_qs, urlsplit
 
 from synclease.constants import LOOPBACK
+from synclease.httpserve import JsonHandler
 
 log = logging.getLogger("synclease.daemon")
 MAX_WORK_SECONDS = 30.0
@@ -41,29 +40,12 @@ class ControlServer(ThreadingHTTPServer):
         super().__init__((LOOPBACK, port), _Handler)
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(JsonHandler):
     server: ControlServer
-    protocol_version = "HTTP/1.0"
     server_version = "synclease"
-    sys_version = ""
-
-    def log_message(self, format: str, *args: Any) -> None:
-        log.debug("http %s", self.requestline)
-
-    def _send(self, status: int, body: dict[str, Any]) -> None:
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.send_header("Cache-Control", "no-store")
-        self.end_headers()
-        self.wfile.write(data)
 
     def _authorized(self) -> bool:
-        header = self.headers.get("Authorization", "")
-        scheme, _, presented = header.partition(" ")
-        expected = self.server.controller.token
-        return scheme == "Bearer" and hmac.compare_digest(presented.encode(), expected.encode())
+        return self._bearer_is(self.server.controller.token)
 
     def do_GET(self) -> None:
         if urlsplit(self.path).path == "/api/health":

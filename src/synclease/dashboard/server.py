@@ -8,16 +8,15 @@ page elsewhere must not read the fleet through the user's browser.
 
 from __future__ import annotations
 
-import hmac
-import json
 import logging
 import sys
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from synclease.constants import LOOPBACK
 from synclease.dashboard.page import CONTENT_SECURITY_POLICY, PAGE_BYTES
+from synclease.httpserve import JsonHandler
 
 log = logging.getLogger("synclease.dashboard")
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "[::1]"})
@@ -59,38 +58,12 @@ def host_allowed(host: str | None) -> bool:
     return name in LOOPBACK_HOSTS
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(JsonHandler):
     server: DashboardServer
-    protocol_version = "HTTP/1.0"
     server_version = "synclease-dashboard"
-    sys_version = ""
-
-    def log_message(self, format: str, *args: Any) -> None:
-        log.debug("http %s", self.requestline)
-
-    def _send_bytes(
-        self, status: int, data: bytes, content_type: str, extra: dict[str, str] | None = None
-    ) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(data)))
-        self.send_header("Cache-Control", "no-store")
-        self.send_header("X-Content-Type-Options", "nosniff")
-        self.send_header("Referrer-Policy", "no-referrer")
-        for name, value in (extra or {}).items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(data)
-
-    def _send(self, status: int, body: dict[str, Any]) -> None:
-        data = json.dumps(body, allow_nan=False).encode()
-        self._send_bytes(status, data, "application/json")
 
     def _authorized(self) -> bool:
-        header = self.headers.get("Authorization", "")
-        scheme, _, presented = header.partition(" ")
-        expected = self.server.controller.token
-        return scheme == "Bearer" and hmac.compare_digest(presented.encode(), expected.encode())
+        return self._bearer_is(self.server.controller.token)
 
     def do_GET(self) -> None:
         if not host_allowed(self.headers.get("Host")):
