@@ -10,7 +10,6 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -27,26 +26,7 @@ from synclease.work.queue import (
     queue_path,
     scope_digest,
 )
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._now = datetime(2030, 1, 1, tzinfo=UTC)
-        self._mono = 1000.0
-
-    def now(self) -> datetime:
-        with self._lock:
-            return self._now
-
-    def monotonic(self) -> float:
-        with self._lock:
-            return self._mono
-
-    def advance(self, seconds: float) -> None:
-        with self._lock:
-            self._now += timedelta(seconds=seconds)
-            self._mono += seconds
+from tests.clocks import FakeClock
 
 
 @pytest.fixture

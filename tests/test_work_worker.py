@@ -16,7 +16,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -29,30 +29,11 @@ from synclease.work.queue import EventQueue, open_queue
 from synclease.work.session import Session, new_session
 from synclease.work.upload import UploadOutcome
 from synclease.work.worker import SyncWorker
+from tests.clocks import FakeClock
 from tests.receiver import Receiver
 
 TOKEN = "tok-SECRET-worker-0b5e"
 STATUS_KEYS = {"running", "queue_depth", "last_sync", "consecutive_failures", "auth_problem"}
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._now = datetime(2030, 1, 1, tzinfo=UTC)
-        self._mono = 1000.0
-
-    def now(self) -> datetime:
-        with self._lock:
-            return self._now
-
-    def monotonic(self) -> float:
-        with self._lock:
-            return self._mono
-
-    def advance(self, seconds: float) -> None:
-        with self._lock:
-            self._now += timedelta(seconds=seconds)
-            self._mono += seconds
 
 
 class Sleeps:
