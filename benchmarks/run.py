@@ -25,12 +25,12 @@ from typing import Any
 
 import psutil
 
-from synclease import httpc
-from synclease.clock import SYSTEM_CLOCK
-from synclease.fleet.probe import scan
-from synclease.fleet.survey import survey
-from synclease.lease.store import LeaseStore
-from synclease.root import DaemonRoot
+from synclease.adapters import http_client as httpc
+from synclease.adapters.clock import SYSTEM_CLOCK
+from synclease.adapters.lease_store import LeaseStore
+from synclease.adapters.probe import scan
+from synclease.adapters.root import DaemonRoot
+from synclease.services.survey import survey
 
 PY = sys.executable
 FULL_RANGE = "9400-9449"
@@ -56,7 +56,7 @@ class Bench:
 
     def daemon(self, *args: str, **env: str) -> subprocess.Popen[bytes]:
         proc = subprocess.Popen(
-            [PY, "-m", "synclease.daemon", *(args or ("--replace",))],
+            [PY, "-m", "synclease.daemons.sync", *(args or ("--replace",))],
             env={**self.env, **env},
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,

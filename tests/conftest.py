@@ -19,11 +19,15 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import psutil
 import pytest
+
+from synclease.core.clock import from_wire
+from tests.receiver import Receiver
 
 GENERAL_PORTS = range(9401, 9449)  # 9400 and 9449 are left to the boundary matrix
 BLOCK = 4
@@ -79,7 +83,7 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 10.0, interval: floa
 
 
 def get_health(port: int, timeout: float = 1.0) -> dict[str, Any] | None:
-    from synclease import httpc
+    from synclease.adapters import http_client as httpc
 
     reply = httpc.get_json(port, "/api/health", timeout)
     return reply.document if reply.ok and isinstance(reply.document, dict) else None
@@ -98,6 +102,56 @@ def pid_alive(pid: int) -> bool:
         return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
         return False
+
+
+def login(box: Sandbox, rx: Receiver, token: str = "sltok-test-0000", principal: str = "alice") -> None:
+    """``auth login`` in ``box`` against the receiver ``rx``, the token on stdin."""
+    proc = box.cli(
+        "auth", "login", "--server", rx.url, "--principal", principal, input=(token + "\n").encode()
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert token not in proc.stdout + proc.stderr
+
+
+def ndjson(count: int, tag: str) -> bytes:
+    lines = (json.dumps({"type": "test.event", "data": {"tag": tag, "n": n}}) for n in range(count))
+    return ("\n".join(lines) + "\n").encode()
+
+
+def push(box: Sandbox, count: int, tag: str = "e", env: dict[str, str] | None = None) -> dict[str, Any]:
+    """``sync push - --json`` with ``count`` NDJSON events; returns its document (ids, daemon)."""
+    proc = box.cli("sync", "push", "-", "--json", input=ndjson(count, tag), env=env)
+    assert proc.returncode == 0, proc.stderr
+    doc: dict[str, Any] = json.loads(proc.stdout)
+    assert doc["enqueued"] == count and len(set(doc["ids"])) == count
+    if doc["daemon"] is not None:
+        box.extra_pids.add(doc["daemon"]["pid"])
+    return doc
+
+
+def lease_of(box: Sandbox, instance_id: str) -> dict[str, Any] | None:
+    return next((lease for lease in box.leases() if lease.get("instance_id") == instance_id), None)
+
+
+def renewed_past(box: Sandbox, instance_id: str, seconds: float) -> None:
+    """Wait until the daemon has renewed its lease ``seconds`` after now: its own heartbeat is the clock
+    (each renewal is one governor tick), so this proves it kept ticking without a bare sleep."""
+    target = datetime.now(UTC) + timedelta(seconds=seconds)
+
+    def renewed() -> bool:
+        lease = lease_of(box, instance_id)
+        return lease is not None and from_wire(lease["renewed_at"]) > target
+
+    wait_for(renewed, timeout=seconds + 20)
+
+
+def hold_a_batch(box: Sandbox, rx: Receiver, env: dict[str, str] | None = None) -> dict[str, Any]:
+    """Real work in flight: the receiver holds every upload, one event is pushed (which ensures a
+    daemon), and its batch has reached the receiver. ``rx.release()`` lets it complete."""
+    rx.hold()
+    doc = push(box, 1, "held", env=env)
+    assert rx.wait_for(lambda: rx.arrived >= 1), "the pushed batch never reached the receiver"
+    return doc
 
 
 @dataclass
@@ -213,6 +267,13 @@ def sandbox(tmp_path: Path) -> Iterator[Sandbox]:
         yield box
     finally:
         box.reap()
+
+
+@pytest.fixture
+def rx() -> Iterator[Receiver]:
+    """A loopback upstream on an ephemeral port outside the reserved ranges (see tests/receiver.py)."""
+    with Receiver() as receiver:
+        yield receiver
 
 
 @pytest.fixture

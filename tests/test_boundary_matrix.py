@@ -22,8 +22,8 @@ from typing import Any
 import psutil
 import pytest
 
-from synclease.constants import DASHBOARD_PORT_RANGE, SYNC_PORT_RANGE
-from synclease.root import scope_id_for
+from synclease.adapters.root import scope_id_for
+from synclease.core.constants import DASHBOARD_PORT_RANGE, SYNC_PORT_RANGE
 from tests.conftest import Sandbox, get_health, port_free, wait_for
 from tests.test_dashboard import Dashboards, free_hint
 

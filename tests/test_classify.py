@@ -12,29 +12,23 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from synclease.fleet.classify import (
-    TABLE,
-    classify,
-    find_lease,
-    judge_orphan_lease,
-    unclaimed_leases,
-)
-from synclease.fleet.health import parse_health
-from synclease.fleet.model import (
+from synclease.core.classify import TABLE, classify, judge_orphan_lease, unclaimed_leases
+from synclease.core.evidence import find_lease
+from synclease.core.fleet import (
     CleanupClass,
     FleetContext,
-    HealthReport,
     IdentityRecord,
     IdentitySource,
+    LeaseEntry,
     LeaseStatus,
     LeaseVerdictReason,
     Listener,
     Observation,
     SkipReason,
 )
-from synclease.lease.codec import LeaseRecord, SingletonRecord
-from synclease.lease.holder import HolderVerdict, ProcessFacts
-from synclease.lease.store import LeaseEntry
+from synclease.core.health import HealthReport, parse_health
+from synclease.core.identity import HolderVerdict, ProcessFacts
+from synclease.core.lease import LeaseRecord, SingletonRecord
 
 NOW = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
 SCOPE = "0123456789abcdef"

@@ -26,20 +26,25 @@ import jsonschema
 import psutil
 import pytest
 
-from synclease import httpc
+from synclease.adapters import dashboard_store as store
+from synclease.adapters import http_client as httpc
+from synclease.adapters.clock import SYSTEM_CLOCK
+from synclease.adapters.fsio import check_private_dir
+from synclease.adapters.http_server import host_allowed
 from synclease.cli import dashboard_cmd
-from synclease.constants import DASHBOARD_PORT_RANGE, SYNC_PORT_RANGE
-from synclease.dashboard import record as rec
-from synclease.dashboard.cleanup import Verdict, cleanup, judge
-from synclease.dashboard.fleet import FleetView, fleet_document
-from synclease.dashboard.page import PAGE
-from synclease.dashboard.server import host_allowed
-from synclease.errors import BadInputError, DaemonStartError, RootError
-from synclease.fleet.escalate import CleanupPath, Outcome, Target
-from synclease.fleet.model import HealthReport, Listener, Observation
-from synclease.fleet.probe import ScanResult
-from synclease.fsio import check_private_dir
+from synclease.core import dashboard_record as rec
+from synclease.core.constants import DASHBOARD_PORT_RANGE, SYNC_PORT_RANGE
+from synclease.core.dashboards import Verdict, judge
+from synclease.core.errors import BadInputError, DaemonStartError, RootError
+from synclease.core.escalate import CleanupPath, Outcome
+from synclease.core.fleet import Listener, Observation, ScanResult
+from synclease.core.health import HealthReport
+from synclease.daemons.dashboard.fleet_view import FleetView, fleet_document
+from synclease.daemons.dashboard.page import PAGE
+from synclease.services import dashboard
+from synclease.services.dashboard import cleanup
 from tests.conftest import Sandbox, get_health, listening_pids, pid_alive, port_free, wait_for
+from tests.fakes import ScriptedOps
 
 REPO = Path(__file__).resolve().parent.parent
 DOCTOR_SCHEMA_PATH = REPO / "protocol" / "doctor-v2.schema.json"
@@ -90,7 +95,7 @@ class Dashboards:
     def reap(self) -> None:
         pids: set[int] = set()
         for project in self.projects:
-            record = rec.read(project).record
+            record = store.read(project).record
             if record is not None:
                 pids.add(record.pid)
         pids.update(pid for pid in listening_pids(DASHBOARD_PORT_RANGE).values() if pid is not None)
@@ -149,9 +154,9 @@ def make_record(project: Path, port: int = 9260, pid: int = 4242) -> rec.Dashboa
 
 
 def test_record_round_trip_and_private_file(tmp_path: Path) -> None:
-    rec.prepare_kittify(tmp_path)
+    store.prepare_kittify(tmp_path)
     record = make_record(tmp_path)
-    rec.write(tmp_path, record)
+    store.write(tmp_path, record)
     path = rec.record_path(tmp_path)
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert stat.S_IMODE(rec.kittify_dir(tmp_path).stat().st_mode) == 0o700
@@ -159,7 +164,7 @@ def test_record_round_trip_and_private_file(tmp_path: Path) -> None:
     assert doc["url"] == "http://127.0.0.1:9260/" and doc["daemon_family"] == "dashboard"
     assert doc["schema"] == rec.DASHBOARD_SCHEMA and doc["schema_version"] == 1
     assert {"url", "port", "pid", "process_start_time", "token", "started_at", "project"} <= doc.keys()
-    assert rec.read(tmp_path).record == record
+    assert store.read(tmp_path).record == record
     assert "t" * 43 not in repr(record)
 
 
@@ -180,41 +185,41 @@ def test_record_round_trip_and_private_file(tmp_path: Path) -> None:
 def test_hostile_records_are_problems(
     tmp_path: Path, mutate: Callable[[dict[str, Any]], None], problem: str
 ) -> None:
-    rec.prepare_kittify(tmp_path)
+    store.prepare_kittify(tmp_path)
     doc = json.loads(rec.encode(make_record(tmp_path)))
     mutate(doc)
     rec.record_path(tmp_path).write_text(json.dumps(doc))
     rec.record_path(tmp_path).chmod(0o600)
-    entry = rec.read(tmp_path)
+    entry = store.read(tmp_path)
     assert entry.record is None and entry.problem == problem
 
 
 def test_unsafe_record_files_are_problems(tmp_path: Path) -> None:
-    rec.prepare_kittify(tmp_path)
+    store.prepare_kittify(tmp_path)
     path = rec.record_path(tmp_path)
-    assert rec.read(tmp_path).problem == "missing"
+    assert store.read(tmp_path).problem == "missing"
     path.write_bytes(b"{not json")
     path.chmod(0o600)
-    assert rec.read(tmp_path).problem == "not_json"
-    rec.write(tmp_path, make_record(tmp_path))
+    assert store.read(tmp_path).problem == "not_json"
+    store.write(tmp_path, make_record(tmp_path))
     path.chmod(0o644)
-    assert rec.read(tmp_path).problem == "insecure_mode"
+    assert store.read(tmp_path).problem == "insecure_mode"
     path.unlink()
     target = tmp_path / "elsewhere"
-    rec.write(tmp_path, make_record(tmp_path))
+    store.write(tmp_path, make_record(tmp_path))
     os.replace(path, target)
     path.symlink_to(target)
-    assert rec.read(tmp_path).problem == "symlink"
+    assert store.read(tmp_path).problem == "symlink"
 
 
 def test_remove_if_own_only_removes_its_own_record(tmp_path: Path) -> None:
-    rec.prepare_kittify(tmp_path)
+    store.prepare_kittify(tmp_path)
     mine, theirs = make_record(tmp_path, pid=10), make_record(tmp_path, pid=11)
-    rec.write(tmp_path, theirs)
-    assert rec.remove_if_own(tmp_path, mine) is False
-    assert rec.read(tmp_path).record == theirs
-    assert rec.remove_if_own(tmp_path, theirs) is True
-    assert rec.read(tmp_path).problem == "missing"
+    store.write(tmp_path, theirs)
+    assert store.remove_if_own(tmp_path, mine) is False
+    assert store.read(tmp_path).record == theirs
+    assert store.remove_if_own(tmp_path, theirs) is True
+    assert store.read(tmp_path).problem == "missing"
 
 
 def test_kittify_refuses_symlink_and_world_writable(tmp_path: Path) -> None:
@@ -224,25 +229,25 @@ def test_kittify_refuses_symlink_and_world_writable(tmp_path: Path) -> None:
     project.mkdir()
     (project / ".kittify").symlink_to(real)
     with pytest.raises(BadInputError):
-        rec.prepare_kittify(project)
+        store.prepare_kittify(project)
     other = tmp_path / "q"
     (other / ".kittify").mkdir(parents=True)
     (other / ".kittify").chmod(0o777)
     with pytest.raises(BadInputError):
-        rec.prepare_kittify(other)
+        store.prepare_kittify(other)
     existing = tmp_path / "r"
     (existing / ".kittify").mkdir(parents=True)
     (existing / ".kittify").chmod(0o755)  # another tool's directory: readable is fine, kept as is
-    rec.prepare_kittify(existing)
+    store.prepare_kittify(existing)
     assert stat.S_IMODE((existing / ".kittify").stat().st_mode) == 0o755
 
 
 def test_project_and_port_hint_validation(tmp_path: Path) -> None:
     with pytest.raises(BadInputError):
-        rec.resolve_project(tmp_path / "missing")
+        store.resolve_project(tmp_path / "missing")
     (tmp_path / "file").write_text("x")
     with pytest.raises(BadInputError):
-        rec.resolve_project(tmp_path / "file")
+        store.resolve_project(tmp_path / "file")
     for bad in (9236, 9337, 9400):
         with pytest.raises(BadInputError):
             dashboard_cmd.check_port_hint(bad, tmp_path)
@@ -309,24 +314,6 @@ def test_judge(obs: Observation, verdict: Verdict) -> None:
     assert judge(obs, PROJECT, RECORDED, os.getpid()) is verdict
 
 
-class FakeOps:
-    def __init__(self) -> None:
-        self.signalled: list[tuple[int, int]] = []
-
-    def retire(self, target: Target) -> bool:
-        raise AssertionError("the cleanup has no token: no polite step")
-
-    def still_same(self, target: Target) -> bool:
-        return True
-
-    def signal(self, target: Target, signum: int) -> bool:
-        self.signalled.append((target.pid, signum))
-        return True
-
-    def wait_gone(self, target: Target, timeout: float) -> bool:
-        return bool(self.signalled)
-
-
 def test_cleanup_escalates_only_proven_targets() -> None:
     observations = (
         dash_obs(port=9260, pid=500),  # stale, same project: the only target
@@ -336,14 +323,15 @@ def test_cleanup_escalates_only_proven_targets() -> None:
         Observation(Listener(9263, 503, START), None, "not_json"),
         dash_obs(port=9264, pid=None),
     )
-    ops = FakeOps()
+    ops = ScriptedOps(gone_when_signalled=True)
     result = cleanup(
         Path(PROJECT),
         RECORDED,
         ops=ops,
         scan=lambda: ScanResult(observations=observations, ports_scanned=100, duration_ms=1.0),
     )
-    assert ops.signalled == [(500, signal.SIGTERM)]
+    assert ops.signalled == [(500, CleanupPath.TERMINATE)]
+    assert "retire" not in ops.log  # the cleanup has no token: no polite step
     assert [o.target.pid for o in result.swept] == [500]
     assert result.swept[0].path is CleanupPath.TERMINATE
     assert [(j.port, j.verdict) for j in result.skipped] == [(9264, Verdict.MISSING_PID)]
@@ -352,14 +340,10 @@ def test_cleanup_escalates_only_proven_targets() -> None:
 
 
 def test_cleanup_failure_is_reported() -> None:
-    class Stubborn(FakeOps):
-        def wait_gone(self, target: Target, timeout: float) -> bool:
-            return False
-
     result = cleanup(
         Path(PROJECT),
         None,
-        ops=Stubborn(),
+        ops=ScriptedOps(gone_when_signalled=True, never_gone=True),
         scan=lambda: ScanResult(observations=(dash_obs(),), ports_scanned=100, duration_ms=1.0),
     )
     assert result.swept == () and [o.failure for o in result.failed] == ["survived_kill"]
@@ -427,7 +411,7 @@ def test_fleet_view_caches_briefly_and_reports_errors(tmp_path: Path) -> None:
 
 
 def test_wait_healthy_fails_fast_with_this_spawns_log_tail(tmp_path: Path) -> None:
-    rec.prepare_kittify(tmp_path)
+    store.prepare_kittify(tmp_path)
     log = rec.log_path(tmp_path)
     log.write_text("old line from an earlier run\n")
     offset = log.stat().st_size
@@ -438,13 +422,13 @@ def test_wait_healthy_fails_fast_with_this_spawns_log_tail(tmp_path: Path) -> No
             stderr=handle,
         )
     with pytest.raises(DaemonStartError) as caught:
-        dashboard_cmd.wait_healthy(child, tmp_path, offset)
+        dashboard.wait_healthy(child, tmp_path, offset, SYSTEM_CLOCK)
     assert "code 3" in caught.value.message
     assert "boom: cannot start" in caught.value.log_tail and "earlier run" not in caught.value.log_tail
 
 
 def test_detached_entry_point_imports_no_typer_or_rich() -> None:
-    code = "import sys, synclease.dashboard.__main__; print(sorted({'typer', 'rich'} & set(sys.modules)))"
+    code = "import sys, synclease.daemons.dashboard.__main__; print(sorted({'typer', 'rich'} & set(sys.modules)))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
 
@@ -471,7 +455,7 @@ def test_start_json_then_reuse(sandbox: Sandbox, dash: Dashboards) -> None:
     assert first["reused"] is False and first["project"] == str(project)
     assert first["port"] in DASHBOARD_PORT_RANGE and first["url"] == f"http://127.0.0.1:{first['port']}/"
     assert pid_alive(first["pid"]) and listening_pids(DASHBOARD_PORT_RANGE).get(first["port"]) == first["pid"]
-    record = rec.read(project).record
+    record = store.read(project).record
     assert record is not None and record.pid == first["pid"] and record.port == first["port"]
     assert stat.S_IMODE(rec.record_path(project).stat().st_mode) == 0o600
     assert stat.S_IMODE(rec.kittify_dir(project).stat().st_mode) == 0o700
@@ -491,7 +475,7 @@ def test_health_and_page(sandbox: Sandbox, dash: Dashboards) -> None:
     assert health["daemon_family"] == "dashboard" and health["project"] == str(project)
     assert health["pid"] == started["pid"] and health["port"] == port
     assert {"process_start_time", "started_at", "package_version"} <= health.keys()
-    token = rec.read(project).record.token  # type: ignore[union-attr]
+    token = store.read(project).record.token  # type: ignore[union-attr]
     assert "token" not in json.dumps(health) and token not in json.dumps(health)
 
     status, headers, body = fetch(port, "/")
@@ -555,7 +539,7 @@ def test_stop_is_polite_then_not_running(sandbox: Sandbox, dash: Dashboards) -> 
     assert stopped["stopped"] is True and stopped["cleanup_path"] == "http_retire"
     assert stopped["pid"] == started["pid"] and stopped["project"] == str(project)
     wait_for(lambda: not pid_alive(started["pid"]))
-    assert rec.read(project).problem == "missing"
+    assert store.read(project).problem == "missing"
     again = dash.box.cli_json("dashboard", "--project", str(project), "--stop")
     assert again["stopped"] is False and again["reason"] == "not_running"
 
@@ -569,7 +553,7 @@ def test_start_cleans_a_stale_dashboard_of_the_same_project_only(sandbox: Sandbo
         [
             sys.executable,
             "-m",
-            "synclease.dashboard",
+            "synclease.daemons.dashboard",
             "--project",
             str(project),
             "--port-hint",
@@ -580,7 +564,7 @@ def test_start_cleans_a_stale_dashboard_of_the_same_project_only(sandbox: Sandbo
         stderr=subprocess.DEVNULL,
     )
     wait_for(
-        lambda: (r := rec.read(project).record) is not None and r.pid == fresh.pid and get_health(r.port)
+        lambda: (r := store.read(project).record) is not None and r.pid == fresh.pid and get_health(r.port)
     )
     neighbour = dash.start(other)
 
@@ -592,8 +576,8 @@ def test_start_cleans_a_stale_dashboard_of_the_same_project_only(sandbox: Sandbo
     wait_for(lambda: not pid_alive(stale["pid"]))
     assert fresh.poll() is None and pid_alive(neighbour["pid"])
     assert get_health(neighbour["port"]) is not None
-    assert rec.read(other).record.pid == neighbour["pid"]  # type: ignore[union-attr]
-    assert rec.read(project).record.pid == fresh.pid  # type: ignore[union-attr]
+    assert store.read(other).record.pid == neighbour["pid"]  # type: ignore[union-attr]
+    assert store.read(project).record.pid == fresh.pid  # type: ignore[union-attr]
 
 
 @pytest.mark.live
@@ -639,4 +623,4 @@ def test_bad_input_is_exit_2_one_line(sandbox: Sandbox, dash: Dashboards, args: 
     assert proc.stdout == ""
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("synclease: error:")
-    assert rec.read(project).problem == "missing"
+    assert store.read(project).problem == "missing"

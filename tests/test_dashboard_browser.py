@@ -52,7 +52,7 @@ def test_page_shows_singleton_and_orphan_with_its_class(
     assert CHROMIUM is not None, "CI must have chromium: .ci/run installs it"
     # An orphan: a daemon that stopped renewing a short lease and refuses to retire.
     stale = sandbox.popen(
-        [sys.executable, "-m", "synclease.daemon", "--replace"],
+        [sys.executable, "-m", "synclease.daemons.sync", "--replace"],
         env={
             "SYNCLEASE_FAILPOINTS": "stall_heartbeat,ignore_retire",
             "SYNCLEASE_LEASE_TTL_SECONDS": "0.5",

@@ -17,13 +17,12 @@ import pytest
 from hypothesis import given, settings
 from jsonschema import Draft202012Validator
 
-from synclease.fleet import sweep as sweep_mod
-from synclease.fleet.classify import classify, judge_orphan_lease, unclaimed_leases
-from synclease.fleet.model import FleetContext, IdentityRecord, Observation
-from synclease.fleet.probe import ScanResult
-from synclease.fleet.report import DOCTOR_SCHEMA_VERSION, build
-from synclease.fleet.survey import Survey
-from synclease.lease.holder import ProcessFacts
+from synclease.core.classify import classify, judge_orphan_lease, unclaimed_leases
+from synclease.core.escalate import CleanupPath
+from synclease.core.fleet import FleetContext, IdentityRecord, Observation, ScanResult, Survey
+from synclease.core.identity import ProcessFacts
+from synclease.core.outcomes import Failed, LeaseRemoved, Skipped, SweepResult, Swept
+from synclease.core.report import DOCTOR_SCHEMA_VERSION, SessionSummary, build
 from tests.test_classify import (
     IID,
     NOW,
@@ -41,12 +40,12 @@ from tests.test_classify import (
 
 SCHEMA = json.loads((Path(__file__).parent.parent / "protocol" / "doctor-v2.schema.json").read_text())
 VALIDATOR = Draft202012Validator(SCHEMA, format_checker=Draft202012Validator.FORMAT_CHECKER)
-SESSION = {
-    "server_url": "https://sync.example.test",
-    "principal": "alice",
-    "team": None,
-    "auth_scope": "https://sync.example.test|alice|",
-}
+SESSION = SessionSummary(
+    server_url="https://sync.example.test",
+    principal="alice",
+    team=None,
+    auth_scope="https://sync.example.test|alice|",
+)
 
 
 def errors(doc: Any) -> list[str]:
@@ -63,25 +62,18 @@ def survey_of(ctx: FleetContext, *observations: Observation) -> Survey:
 
 
 def reset_result(records: tuple[IdentityRecord, ...]) -> dict[str, Any]:
-    result = sweep_mod.SweepResult(
+    result = SweepResult(
         swept=[
-            {
-                "pid": PID,
-                "port": PORT,
-                "instance_id": IID,
-                "package_version": "3.2.2",
-                "cleanup_path": path,
-                "reason": reason,
-            }
+            Swept(PID, PORT, IID, "3.2.2", path, reason)
             for path, reason in (
-                ("http_retire", "expired_lease"),
-                ("terminate", "no_lease"),
-                ("kill", "unresponsive"),
+                (CleanupPath.HTTP_RETIRE, "expired_lease"),
+                (CleanupPath.TERMINATE, "no_lease"),
+                (CleanupPath.KILL, "unresponsive"),
             )
         ],
-        skipped=[sweep_mod._skip(r) for r in records],
-        failed=[sweep_mod._failed(r, "survived_kill") for r in records if r.pid is not None],
-        leases_removed=[{"instance_id": IID, "pid": PID, "port": PORT, "reason": "pid_reused"}],
+        skipped=[Skipped.of(r) for r in records],
+        failed=[Failed(r.pid, r.port, r.instance_id, "survived_kill") for r in records if r.pid is not None],
+        leases_removed=[LeaseRemoved(IID, PID, PORT, "pid_reused")],
     )
     return result.to_json()
 
@@ -136,7 +128,7 @@ def test_a_full_pile_with_session_and_reset_result_validates() -> None:
 
 
 def test_an_untrusted_session_validates_and_carries_only_its_problem() -> None:
-    doc = build(pile(), generated_at=NOW, session={"problem": "not_json"})
+    doc = build(pile(), generated_at=NOW, session=SessionSummary(problem="not_json"))
     assert errors(doc) == []
     assert "session_unreadable" in {f["id"] for f in doc["findings"]}
     assert errors(_with(doc, ["session", "detail"], "x")) != []
@@ -155,7 +147,7 @@ def test_every_classified_record_validates_where_the_survey_puts_it(
 ) -> None:
     obs, ctx = case
     found = survey_of(ctx, obs)
-    doc = build(found, generated_at=NOW, session=None, auth_problem=False)
+    doc = build(found, generated_at=NOW, session=None)
     doc["reset_result"] = reset_result(found.records)
     assert errors(doc) == [], found.records
 

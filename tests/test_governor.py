@@ -7,8 +7,8 @@ import time
 import pytest
 from freezegun import freeze_time
 
-from synclease.clock import SystemClock
-from synclease.daemon.governor import Action, Decision, Observation, Reason, decide, is_superseded
+from synclease.adapters.clock import SystemClock
+from synclease.core.governor import Action, Decision, Observation, Reason, decide, is_superseded
 
 IDLE = 900.0
 

@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from synclease.lease.store import LeaseStore
-from synclease.root import DaemonRoot
+from synclease.adapters.lease_store import LeaseStore
+from synclease.adapters.root import DaemonRoot
 
 WRITERS = 4
 READERS = 2
@@ -31,10 +31,10 @@ import json, os, secrets, sys, time
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
-from synclease.lease.codec import LeaseRecord
-from synclease.lease.store import LeaseStore
-from synclease.liveness import own_start_time
-from synclease.root import DaemonRoot
+from synclease.core.lease import LeaseRecord
+from synclease.adapters.lease_store import LeaseStore
+from synclease.adapters.process import own_start_time
+from synclease.adapters.root import DaemonRoot
 
 root = DaemonRoot(Path(sys.argv[1]))
 store = LeaseStore(root)

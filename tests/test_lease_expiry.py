@@ -12,9 +12,10 @@ from typing import Any
 import pytest
 from freezegun import freeze_time
 
-from synclease import constants
-from synclease.clock import SYSTEM_CLOCK, Clock, SystemClock, from_wire, to_wire
-from synclease.lease.codec import LeaseRecord, decode_lease, encode_lease, is_expired
+from synclease.adapters.clock import SYSTEM_CLOCK, SystemClock
+from synclease.core import constants
+from synclease.core.clock import Clock, from_wire, to_wire
+from synclease.core.lease import LeaseRecord, decode_lease, encode_lease, is_expired
 
 T0 = datetime(2031, 5, 6, 7, 8, 9, 123456, tzinfo=UTC)
 TICK = timedelta(microseconds=1)

@@ -15,9 +15,11 @@ from pathlib import Path
 import pytest
 from filelock import Timeout
 
-from synclease.constants import START_TIME_TOLERANCE_SECONDS
-from synclease.lease.holder import HolderVerdict, ProcessFacts, judge_holder, same_start
-from synclease.liveness import HolderLock, own_start_time, pid_alive, probe_holder_lock, process_facts
+from synclease.adapters.locks import HolderLock, probe_holder_lock
+from synclease.adapters.process import facts as process_facts
+from synclease.adapters.process import own_start_time
+from synclease.core.constants import START_TIME_TOLERANCE_SECONDS
+from synclease.core.identity import HolderVerdict, ProcessFacts, judge_holder, same_start
 
 START = 1_800_000_000.0
 SAME = ProcessFacts(exists=True, start_time=START + START_TIME_TOLERANCE_SECONDS / 2)
@@ -93,7 +95,6 @@ def test_process_facts_of_this_process() -> None:
     assert facts.exists
     assert facts.start_time is not None
     assert same_start(own_start_time(), facts.start_time)
-    assert pid_alive(os.getpid())
 
 
 def test_probe_of_a_missing_lock_file_is_none_and_creates_nothing(tmp_path: Path) -> None:
@@ -136,7 +137,7 @@ def test_holder_lock_in_process(tmp_path: Path) -> None:
 HOLDER_SCRIPT = """
 import sys
 from pathlib import Path
-from synclease.liveness import HolderLock
+from synclease.adapters.locks import HolderLock
 
 lock = HolderLock(Path(sys.argv[1]))  # keep a reference: a collected FileLock releases
 lock.acquire()

@@ -20,11 +20,12 @@ from typing import Any
 import pytest
 from jsonschema import Draft202012Validator
 
-from synclease.constants import DASHBOARD_PORT_RANGE, MAX_RECORD_BYTES
-from synclease.errors import EXIT_PROBLEM, SyncleaseError
-from synclease.lease.codec import LeaseRecord, SingletonRecord, encode_lease, encode_singleton
-from synclease.lease.store import LeaseEntry, LeaseStore
-from synclease.root import DaemonRoot
+from synclease.adapters.lease_store import LeaseStore
+from synclease.adapters.root import DaemonRoot
+from synclease.core.constants import DASHBOARD_PORT_RANGE, MAX_RECORD_BYTES
+from synclease.core.errors import EXIT_PROBLEM, SyncleaseError
+from synclease.core.fleet import LeaseEntry
+from synclease.core.lease import LeaseRecord, SingletonRecord, encode_lease, encode_singleton
 
 T0 = datetime(2026, 1, 2, 3, 4, 5, 600000, tzinfo=UTC)
 IID = "store-inst-0001"
@@ -519,8 +520,8 @@ def test_singleton_lock_is_released_when_the_body_raises(store: LeaseStore) -> N
 LOCK_HOLDER = """
 import sys
 from pathlib import Path
-from synclease.lease.store import LeaseStore
-from synclease.root import DaemonRoot
+from synclease.adapters.lease_store import LeaseStore
+from synclease.adapters.root import DaemonRoot
 
 with LeaseStore(DaemonRoot(Path(sys.argv[1]))).singleton_lock(timeout=10):
     print("ready", flush=True)

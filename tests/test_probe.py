@@ -18,19 +18,17 @@ from typing import Any
 import psutil
 import pytest
 
-from synclease.fleet import probe
-from synclease.fleet.health import parse_health
-from synclease.fleet.model import Listener
-from synclease.fleet.probe import (
+from synclease.adapters import probe
+from synclease.adapters.probe import fetch_health, scan, tcp_gate
+from synclease.adapters.process import (
     build_listener_table,
-    fetch_health,
     listener_table,
+    own_start_time,
     read_listener_table,
-    scan,
-    tcp_gate,
 )
-from synclease.lease.holder import same_start
-from synclease.liveness import own_start_time
+from synclease.core.fleet import Listener
+from synclease.core.health import parse_health
+from synclease.core.identity import same_start
 
 TEST_PORTS = range(9435, 9445)
 

@@ -17,7 +17,7 @@ import signal
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -26,24 +26,29 @@ import psutil
 import pytest
 from jsonschema import Draft202012Validator
 
-from synclease import httpc
-from synclease.clock import SYSTEM_CLOCK, from_wire
-from synclease.fleet.escalate import Target
-from synclease.fleet.model import CleanupClass
-from synclease.fleet.osops import RealOps
-from synclease.fleet.survey import survey
-from synclease.fleet.sweep import sweep
-from synclease.lease.codec import LeaseRecord
-from synclease.lease.store import LeaseStore
-from synclease.root import DaemonRoot
+from synclease.adapters import http_client as httpc
+from synclease.adapters.clock import SYSTEM_CLOCK
+from synclease.adapters.lease_store import LeaseStore
+from synclease.adapters.root import DaemonRoot
+from synclease.adapters.signals import RealOps
+from synclease.core.clock import from_wire
+from synclease.core.escalate import CleanupPath, Target
+from synclease.core.fleet import CleanupClass
+from synclease.core.lease import LeaseRecord
+from synclease.services.survey import survey
+from synclease.services.sweep import sweep
 from tests.conftest import (
     Sandbox,
     get_health,
+    hold_a_batch,
     listening_pids,
+    login,
     pid_alive,
     port_free,
     wait_for,
 )
+from tests.fakes import RecordingOps
+from tests.receiver import Receiver
 
 pytestmark = pytest.mark.live
 
@@ -112,11 +117,11 @@ def doctor(
 
 
 def spawn(box: Sandbox, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
-    """``python -m synclease.daemon`` as a direct child of the test, its output in a file beside the root."""
+    """``python -m synclease.daemons.sync`` as a direct child of the test, its output in a file beside the root."""
     log = box.root.parent / f"{box.root.name}-daemon-{len(box.children)}.log"
     with open(log, "wb") as handle:
         proc = box.popen(
-            [sys.executable, "-m", "synclease.daemon", *args],
+            [sys.executable, "-m", "synclease.daemons.sync", *args],
             env=env,
             stdin=subprocess.DEVNULL,
             stdout=handle,
@@ -235,19 +240,6 @@ def stopped(pid: int) -> Iterator[None]:
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGCONT)
-
-
-def busy(pool: ThreadPoolExecutor, lease: dict[str, Any], seconds: float) -> Future[httpc.Reply]:
-    """Put one long request in flight on the daemon of ``lease``: a busy daemon never retires mid-request."""
-    port, pid = lease["port"], lease["pid"]
-    reply = pool.submit(httpc.post, port, f"/api/work?seconds={seconds}", lease["token"], seconds + 30)
-
-    def accepted() -> bool:
-        conns = psutil.Process(pid).net_connections(kind="tcp")
-        return any(c.status == psutil.CONN_ESTABLISHED and c.laddr.port == port for c in conns)
-
-    wait_for(accepted)
-    return reply
 
 
 def lease_state(box: Sandbox, instance_id: str) -> str | None:
@@ -433,30 +425,31 @@ def test_stopped_daemon_is_unresponsive_and_only_force_kills_it(sandbox: Sandbox
     assert sandbox.leases() == []
 
 
-def test_superseded_daemon_with_a_live_lease_is_left_to_retire_by_itself(sandbox: Sandbox) -> None:
-    old = sandbox.cli_json("sync", "start", env={"SYNCLEASE_VERSION": "3.2.2"})
-    old_lease = sandbox.leases()[0]
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        work = busy(pool, old_lease, seconds=10)
-        new = sandbox.cli_json("sync", "start", env={"SYNCLEASE_VERSION": "3.2.4"})
-        assert new["reused"] is False and new["pid"] != old["pid"]
-        # Superseded while busy: it drains, still renewing its lease, and the startup reaper left it.
-        wait_for(lambda: lease_state(sandbox, old["instance_id"]) == "draining")
+def test_superseded_daemon_with_a_live_lease_is_left_to_retire_by_itself(
+    sandbox: Sandbox, rx: Receiver
+) -> None:
+    login(sandbox, rx)
+    old = hold_a_batch(sandbox, rx, env={"SYNCLEASE_VERSION": "3.2.2"})["daemon"]
+    old["instance_id"] = sandbox.leases()[0]["instance_id"]
+    new = sandbox.cli_json("sync", "start", env={"SYNCLEASE_VERSION": "3.2.4"})
+    assert new["reused"] is False and new["pid"] != old["pid"]
+    # Superseded while busy: it drains, still renewing its lease, and the startup reaper left it.
+    wait_for(lambda: lease_state(sandbox, old["instance_id"]) == "draining")
 
-        doc = doctor(sandbox)
-        reset = doctor(sandbox, "--reset")
-        assert not work.done(), "the work request ended before the doctor ran: nothing was proven"
-        assert doc["daemon"]["pid"] == new["pid"]
-        assert [
-            (o["pid"], o["cleanup_class"], o["skip_reason"], o["lease_state"]) for o in doc["orphans"]
-        ] == [(old["pid"], "operator_required", "lease_live", "live")]
-        result = reset["reset_result"]
-        assert result["swept"] == [] and result["failed"] == []
-        assert [(s["pid"], s["skip_reason"]) for s in result["skipped"]] == [(old["pid"], "lease_live")]
-        assert pid_alive(old["pid"]) and get_health(old["port"]) is not None
+    doc = doctor(sandbox)
+    reset = doctor(sandbox, "--reset")
+    assert rx.accepted_total == 0, "the upload ended before the doctor ran: nothing was proven"
+    assert doc["daemon"]["pid"] == new["pid"]
+    assert [(o["pid"], o["cleanup_class"], o["skip_reason"], o["lease_state"]) for o in doc["orphans"]] == [
+        (old["pid"], "operator_required", "lease_live", "live")
+    ]
+    result = reset["reset_result"]
+    assert result["swept"] == [] and result["failed"] == []
+    assert [(s["pid"], s["skip_reason"]) for s in result["skipped"]] == [(old["pid"], "lease_live")]
+    assert pid_alive(old["pid"]) and get_health(old["port"]) is not None
 
-        reply = work.result(timeout=60)
-    assert reply.ok
+    rx.release()
+    assert rx.wait_for(lambda: rx.accepted_total >= 1)
     wait_for(lambda: not pid_alive(old["pid"]), timeout=20)
     assert "retired reason=" in sandbox.logs()
     after = doctor(sandbox)
@@ -538,31 +531,6 @@ def test_stale_leases_are_removed_and_nobody_is_signalled(sandbox: Sandbox) -> N
 # --- failures are data ----------------------------------------------------------------------------
 
 
-class Untouchable:
-    """Real operations, except that signals to one PID are refused: a process nothing can end
-    (another user's, in the real world). Records what it was asked to send."""
-
-    def __init__(self, pid: int) -> None:
-        self.real = RealOps()
-        self.pid = pid
-        self.refused: list[int] = []
-
-    def retire(self, target: Target) -> bool:
-        return self.real.retire(target)
-
-    def still_same(self, target: Target) -> bool:
-        return self.real.still_same(target)
-
-    def signal(self, target: Target, signum: int) -> bool:
-        if target.pid == self.pid:
-            self.refused.append(signum)
-            return False
-        return self.real.signal(target, signum)
-
-    def wait_gone(self, target: Target, timeout: float) -> bool:
-        return self.real.wait_gone(target, timeout)
-
-
 def test_process_that_survives_everything_is_failed(
     sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -572,11 +540,11 @@ def test_process_that_survives_everything_is_failed(
 
     # The executor itself, in-process, against the real daemons.
     store = store_of(sandbox)
-    ops = Untouchable(proc.pid)
+    ops = RecordingOps(refuse_pid=proc.pid)
     result = sweep(
         survey(store, SYSTEM_CLOCK, sandbox.ports), store, SYSTEM_CLOCK, {CleanupClass.SAFE_AUTO}, ops
     )
-    assert result.failed == [
+    assert [f.to_json() for f in result.failed] == [
         {
             "pid": proc.pid,
             "port": lease["port"],
@@ -584,8 +552,8 @@ def test_process_that_survives_everything_is_failed(
             "failure_reason": "survived_kill",
         }
     ]
-    assert [(s["pid"], s["cleanup_path"]) for s in result.swept] == [(other.pid, "terminate")]
-    assert ops.refused == [signal.SIGTERM, signal.SIGKILL]
+    assert [(s.pid, s.cleanup_path.value) for s in result.swept] == [(other.pid, "terminate")]
+    assert ops.refused == [CleanupPath.TERMINATE, CleanupPath.KILL]
     assert proc.poll() is None and get_health(lease["port"]) is not None
     assert [x["instance_id"] for x in sandbox.leases()] == [lease["instance_id"]]  # its holder lives
 
@@ -617,7 +585,7 @@ def test_process_that_survives_everything_is_failed(
 
 
 def test_reset_spares_operator_required_force_cleans_them_never_touch_survives_both(
-    sandbox_factory: Callable[..., Sandbox],
+    sandbox_factory: Callable[..., Sandbox], rx: Receiver
 ) -> None:
     box = sandbox_factory("ours", size=8)
     theirs = sandbox_factory("theirs")
@@ -632,9 +600,10 @@ def test_reset_spares_operator_required_force_cleans_them_never_touch_survives_b
     wedged = spawn(box, "--managed")
     serving(box, wedged)
 
-    with ThreadPoolExecutor(max_workers=1) as pool, stopped(wedged.pid):
-        old = box.cli_json("sync", "start", env={"SYNCLEASE_VERSION": "3.2.2"})
-        busy(pool, next(x for x in box.leases() if x["pid"] == old["pid"]), seconds=30)
+    login(box, rx)
+    with stopped(wedged.pid):
+        old = hold_a_batch(box, rx, env={"SYNCLEASE_VERSION": "3.2.2"})["daemon"]
+        old["instance_id"] = next(x["instance_id"] for x in box.leases() if x["pid"] == old["pid"])
         new = box.cli_json("sync", "start", env={"SYNCLEASE_VERSION": "3.2.4"})
         wait_for(lambda: lease_state(box, old["instance_id"]) == "draining")
         stale, stale_lease = stale_daemon(box, "--managed")
@@ -712,30 +681,6 @@ def test_reset_while_sync_start_spawns_never_kills_the_new_daemon(
         wait_for(lambda: not pid_alive(started["pid"]))
 
 
-class Follower:
-    """Real operations for a second sweeper that always arrives just after the first one's SIGTERM:
-    its polite step returns only once the target has closed its port (it is then exiting)."""
-
-    def __init__(self) -> None:
-        self.real = RealOps()
-        self.signals: list[int] = []
-
-    def retire(self, target: Target) -> bool:
-        accepted = self.real.retire(target)
-        wait_for(lambda: listening_pids(range(target.port, target.port + 1)).get(target.port) != target.pid)
-        return accepted
-
-    def still_same(self, target: Target) -> bool:
-        return self.real.still_same(target)
-
-    def signal(self, target: Target, signum: int) -> bool:
-        self.signals.append(signum)
-        return self.real.signal(target, signum)
-
-    def wait_gone(self, target: Target, timeout: float) -> bool:
-        return self.real.wait_gone(target, timeout)
-
-
 def test_two_sweeps_of_one_pile_report_only_what_each_did(sandbox: Sandbox) -> None:
     """`--reset` and a `sync start` reaper may sweep the same orphans at once. The one that finds a
     target already leaving must neither fail it (identity_changed) nor claim a path it did not take."""
@@ -744,12 +689,18 @@ def test_two_sweeps_of_one_pile_report_only_what_each_did(sandbox: Sandbox) -> N
     store = store_of(sandbox)
     first_view = survey(store, SYSTEM_CLOCK, sandbox.ports)
     second_view = survey(store, SYSTEM_CLOCK, sandbox.ports)
-    follower = Follower()
+
+    def closed(target: Target) -> None:
+        wait_for(lambda: listening_pids(range(target.port, target.port + 1)).get(target.port) != target.pid)
+
+    # A second sweeper that always arrives just after the first one's SIGTERM: its polite step
+    # returns only once the target has closed its port (it is then exiting).
+    follower = RecordingOps(after_retire=closed)
     with ThreadPoolExecutor(max_workers=2) as pool:
         second = pool.submit(sweep, second_view, store, SYSTEM_CLOCK, {CleanupClass.SAFE_AUTO}, follower)
         first = pool.submit(sweep, first_view, store, SYSTEM_CLOCK, {CleanupClass.SAFE_AUTO}, RealOps())
         leader, late = first.result(timeout=60), second.result(timeout=60)
-    assert sorted((s["pid"], s["cleanup_path"]) for s in leader.swept) == sorted(
+    assert sorted((s.pid, s.cleanup_path.value) for s in leader.swept) == sorted(
         (proc.pid, "terminate") for proc, _ in pile
     )
     assert leader.failed == [] and late.failed == []

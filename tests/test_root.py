@@ -10,8 +10,8 @@ from pathlib import Path
 import platformdirs
 import pytest
 
-from synclease.errors import EXIT_USAGE, BadInputError, RootError
-from synclease.root import DaemonRoot, locate, open_root, scope_id_for
+from synclease.adapters.root import DaemonRoot, locate, open_root, scope_id_for
+from synclease.core.errors import EXIT_USAGE, BadInputError, RootError
 
 
 def mode_of(path: Path) -> int:

@@ -6,9 +6,10 @@ import dataclasses
 
 import pytest
 
-from synclease import constants
-from synclease.errors import EXIT_USAGE, BadInputError
-from synclease.settings import KNOWN_FAILPOINTS, Settings, load, parse_port, parse_port_range
+from synclease.adapters import environment
+from synclease.core import constants
+from synclease.core.errors import EXIT_USAGE, BadInputError
+from synclease.core.settings import KNOWN_FAILPOINTS, Settings, load, parse_port, parse_port_range
 
 TIMING_VARS = [
     "SYNCLEASE_HEARTBEAT_SECONDS",
@@ -57,7 +58,7 @@ def test_load_without_argument_reads_the_process_environment(monkeypatch: pytest
     monkeypatch.delenv("SYNCLEASE_PORT_RANGE", raising=False)
     monkeypatch.delenv("SYNCLEASE_PORT_HINT", raising=False)
     monkeypatch.delenv("SYNCLEASE_FAILPOINTS", raising=False)
-    assert load().heartbeat_seconds == 0.5
+    assert environment.settings().heartbeat_seconds == 0.5
 
 
 # --- timing overrides ---------------------------------------------------------------------------

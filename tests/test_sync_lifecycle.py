@@ -11,8 +11,9 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from synclease import httpc
-from tests.conftest import Sandbox, get_health, pid_alive, wait_for
+from synclease.adapters import http_client as httpc
+from tests.conftest import Sandbox, get_health, hold_a_batch, login, pid_alive, renewed_past, wait_for
+from tests.receiver import Receiver
 
 pytestmark = pytest.mark.live
 SCHEMA = json.loads((Path(__file__).parent.parent / "protocol" / "health-v1.schema.json").read_text())
@@ -120,20 +121,21 @@ def test_idle_daemon_retires(sandbox: Sandbox) -> None:
     assert not (sandbox.root / "sync.singleton.json").exists()
 
 
-def test_busy_daemon_answers_health_and_does_not_retire_mid_request(sandbox: Sandbox) -> None:
-    started = sandbox.cli_json("sync", "start", env={"SYNCLEASE_IDLE_RETIREMENT_SECONDS": "0.4"})
-    token = sandbox.leases()[0]["token"]
-    port = started["port"]
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        slow = pool.submit(httpc.post, port, "/api/work?seconds=2", token, 10.0)
-        wait_for(lambda: not slow.done() and get_health(port) is not None)
-        # Idle time passes several times over while the request is in flight, health keeps answering.
-        for _ in range(5):
-            assert get_health(port) is not None
-            assert pid_alive(started["pid"])
-        reply = slow.result(timeout=15)
-    assert reply.ok and reply.document == {"done": True, "seconds": 2.0}
-    wait_for(lambda: not pid_alive(started["pid"]))
+def test_busy_daemon_answers_health_and_does_not_retire_mid_upload(sandbox: Sandbox, rx: Receiver) -> None:
+    login(sandbox, rx)
+    pushed = hold_a_batch(sandbox, rx, env={"SYNCLEASE_IDLE_RETIREMENT_SECONDS": "0.4"})
+    port, pid = pushed["daemon"]["port"], pushed["daemon"]["pid"]
+    instance_id = get_health(port)["instance_id"]  # type: ignore[index]
+    # Idle time passes several times over while the upload is in flight: the daemon keeps ticking
+    # (its lease is renewed well past the idle bound), keeps answering health, and does not retire.
+    renewed_past(sandbox, instance_id, 1.5)
+    for _ in range(5):
+        assert get_health(port) is not None
+        assert pid_alive(pid)
+    assert rx.accepted_total == 0, "the upload ended before the checks ran: nothing was proven"
+    rx.release()
+    assert rx.wait_for(lambda: set(pushed["ids"]) <= rx.accepted_ids)
+    wait_for(lambda: not pid_alive(pid))
     assert "retired reason=idle" in sandbox.logs()
 
 

@@ -14,16 +14,24 @@ import re
 import secrets
 import signal
 import time
-from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable
 from typing import Any
 
 import psutil
 import pytest
 
-from synclease.clock import from_wire
-from synclease.work.queue import EventQueue
-from tests.conftest import BLOCK, Sandbox, get_health, pid_alive, wait_for
+from synclease.adapters.queue import EventQueue
+from tests.conftest import (
+    BLOCK,
+    Sandbox,
+    get_health,
+    lease_of,
+    login,
+    pid_alive,
+    push,
+    renewed_past,
+    wait_for,
+)
 from tests.receiver import Receiver
 
 pytestmark = pytest.mark.live
@@ -40,42 +48,12 @@ def wide_sandbox(sandbox_factory: Callable[..., Sandbox]) -> Sandbox:
     return sandbox_factory("root", 2 * BLOCK)
 
 
-@pytest.fixture
-def rx() -> Iterator[Receiver]:
-    with Receiver() as receiver:
-        yield receiver
-
-
 def measure(name: str, value: float, unit: str) -> None:
     print(f"\nMEASURE {name} = {value:.3f} {unit}")
 
 
 def new_token() -> str:
     return "sltok-" + secrets.token_urlsafe(24)
-
-
-def login(box: Sandbox, rx: Receiver, token: str, principal: str = "alice") -> None:
-    proc = box.cli(
-        "auth", "login", "--server", rx.url, "--principal", principal, input=(token + "\n").encode()
-    )
-    assert proc.returncode == 0, proc.stderr
-    assert token not in proc.stdout + proc.stderr
-
-
-def ndjson(count: int, tag: str) -> bytes:
-    lines = (json.dumps({"type": "test.event", "data": {"tag": tag, "n": n}}) for n in range(count))
-    return ("\n".join(lines) + "\n").encode()
-
-
-def push(box: Sandbox, count: int, tag: str = "e", env: dict[str, str] | None = None) -> dict[str, Any]:
-    """``sync push - --json`` with ``count`` NDJSON events; returns its document (ids, daemon)."""
-    proc = box.cli("sync", "push", "-", "--json", input=ndjson(count, tag), env=env)
-    assert proc.returncode == 0, proc.stderr
-    doc: dict[str, Any] = json.loads(proc.stdout)
-    assert doc["enqueued"] == count and len(set(doc["ids"])) == count
-    if doc["daemon"] is not None:
-        box.extra_pids.add(doc["daemon"]["pid"])
-    return doc
 
 
 def sync_of(port: int) -> dict[str, Any] | None:
@@ -90,22 +68,6 @@ def disk_depth(box: Sandbox) -> int:
         with EventQueue(path) as queue:
             total += queue.depth()
     return total
-
-
-def lease_of(box: Sandbox, instance_id: str) -> dict[str, Any] | None:
-    return next((lease for lease in box.leases() if lease.get("instance_id") == instance_id), None)
-
-
-def renewed_past(box: Sandbox, instance_id: str, seconds: float) -> None:
-    """Wait until the daemon has renewed its lease ``seconds`` after now: its own heartbeat is the clock
-    (each renewal is one governor tick), so this proves it kept ticking without a bare sleep."""
-    target = datetime.now(UTC) + timedelta(seconds=seconds)
-
-    def renewed() -> bool:
-        lease = lease_of(box, instance_id)
-        return lease is not None and from_wire(lease["renewed_at"]) > target
-
-    wait_for(renewed, timeout=seconds + 20)
 
 
 def daemon_log(box: Sandbox, instance_id: str) -> str:

@@ -14,18 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from synclease.clock import from_wire
-from synclease.errors import EXIT_USAGE, BadInputError
-from synclease.root import DaemonRoot
-from synclease.work.queue import (
-    MAX_EVENT_TYPE_CHARS,
-    EventQueue,
-    QueueError,
-    open_queue,
-    parse_ndjson_events,
-    queue_path,
-    scope_digest,
-)
+from synclease.adapters.queue import EventQueue, QueueError, open_queue, queue_path, scope_digest
+from synclease.adapters.root import DaemonRoot
+from synclease.core.clock import from_wire
+from synclease.core.errors import EXIT_USAGE, BadInputError
+from synclease.core.events import MAX_EVENT_TYPE_CHARS, parse_ndjson_events
 from tests.clocks import FakeClock
 
 
@@ -314,7 +307,7 @@ def test_parse_ndjson_events_names_the_bad_line(bad: str, needle: str) -> None:
 _CHILD = """
 import json, sys
 from pathlib import Path
-from synclease.work.queue import EventQueue
+from synclease.adapters.queue import EventQueue
 q = EventQueue(Path(sys.argv[1]))
 sys.stdin.readline()  # the go signal: both children start enqueuing together
 ids = [q.enqueue("child", {"n": n, "who": sys.argv[2]}) for n in range(int(sys.argv[3]))]

@@ -10,21 +10,19 @@ from pathlib import Path
 
 import pytest
 
-from synclease.errors import EXIT_PROBLEM, EXIT_USAGE, BadInputError, SyncleaseError
-from synclease.root import DaemonRoot
-from synclease.work.session import (
+from synclease.adapters.root import DaemonRoot
+from synclease.adapters.session_store import clear_session, load_session, save_session
+from synclease.core.errors import EXIT_PROBLEM, EXIT_USAGE, BadInputError, SyncleaseError
+from synclease.core.session import (
     MAX_SESSION_BYTES,
     MAX_TOKEN_CHARS,
     Session,
     SessionFileError,
-    clear_session,
     encode_session,
-    load_session,
     new_session,
     parse_label,
     parse_server_url,
     parse_token,
-    save_session,
 )
 
 TOKEN = "tok-SECRET-4f9a2c71b3e8"
@@ -200,15 +198,15 @@ def _with(**changes: object) -> bytes:
 @pytest.mark.parametrize(
     ("data", "reason"),
     [
-        (b"", "not_json"),
-        (b"\xff\xfe garbage", "not_json"),
+        (b"", "empty"),
+        (b"\xff\xfe garbage", "not_utf8"),
         (encode_session(make_session())[:40], "not_json"),
-        (b"[1, 2, 3]", "not_an_object"),
-        (b'{"schema": "synclease.session", "schema_version": NaN}', "not_json"),
-        (b"[" * 5000 + b"]" * 5000, "not_json"),
+        (b"[1, 2, 3]", "not_object"),
+        (b'{"schema": "synclease.session", "schema_version": NaN}', "bad_number"),
+        (b"[" * 5000 + b"]" * 5000, "not_object"),
         (_with(schema="something.else"), "unknown_schema"),
         (_with(schema_version=2), "unknown_version"),
-        (_with(schema_version=True), "unknown_version"),
+        (_with(schema_version=True), "bad_field"),
         (_with(token=12345), "bad_field"),
         (_with(server_url=None), "bad_field"),
         (_with(principal=["alice"]), "bad_field"),

@@ -9,8 +9,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from synclease.work.queue import Event
-from synclease.work.upload import UploadOutcome, classify_status, encode_batch, upload_batch
+from synclease.adapters.upload import UploadOutcome, upload_batch
+from synclease.core.events import Event, classify_status, encode_batch
 from tests.receiver import RESERVED_PORTS, Receiver
 
 TOKEN = "tok-SECRET-77a1c0ffee"

@@ -13,7 +13,6 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -22,36 +21,18 @@ from typing import Any
 
 import pytest
 
-from synclease.clock import SYSTEM_CLOCK, Clock, from_wire
-from synclease.root import DaemonRoot
-from synclease.work.backoff import next_delay
-from synclease.work.queue import EventQueue, open_queue
-from synclease.work.session import Session, new_session
-from synclease.work.upload import UploadOutcome
-from synclease.work.worker import SyncWorker
-from tests.clocks import FakeClock
+from synclease.adapters.queue import EventQueue, open_queue
+from synclease.adapters.root import DaemonRoot
+from synclease.adapters.upload import UploadOutcome
+from synclease.core.backoff import next_delay
+from synclease.core.clock import Clock, from_wire
+from synclease.core.session import Session, new_session
+from synclease.daemons.sync.worker import SyncWorker
+from tests.clocks import FakeClock, RecordingClock
 from tests.receiver import Receiver
 
 TOKEN = "tok-SECRET-worker-0b5e"
 STATUS_KEYS = {"running", "queue_depth", "last_sync", "consecutive_failures", "auth_problem"}
-
-
-class Sleeps:
-    """The injected wait: records each requested delay, waits at most ``ceiling`` (or until woken)."""
-
-    def __init__(self, ceiling: float = 0.005) -> None:
-        self.ceiling = ceiling
-        self.lock = threading.Lock()
-        self.delays: list[float] = []
-
-    def __call__(self, wake: threading.Event, seconds: float) -> object:
-        with self.lock:
-            self.delays.append(seconds)
-        return wake.wait(min(seconds, self.ceiling))
-
-    def snapshot(self) -> list[float]:
-        with self.lock:
-            return list(self.delays)
 
 
 def wait_for(predicate: Callable[[], bool], timeout: float = 30.0, what: str = "condition") -> None:
@@ -107,7 +88,7 @@ class Workers:
         queue: EventQueue,
         session: Session | None,
         instance_id: str = "inst-a",
-        clock: Clock = SYSTEM_CLOCK,
+        clock: Clock | None = None,
         **overrides: Any,
     ) -> SyncWorker:
         options: dict[str, Any] = {
@@ -117,10 +98,9 @@ class Workers:
             "idle_poll_seconds": 0.05,
             "backoff_base": 0.001,
             "backoff_cap": 0.05,
-            "sleep": Sleeps(),
         }
         options.update(overrides)
-        worker = SyncWorker(queue, session, instance_id, clock, **options)
+        worker = SyncWorker(queue, session, instance_id, clock or RecordingClock(), **options)
         self.made.append(worker)
         return worker
 
@@ -159,8 +139,8 @@ def test_next_delay_jitter_stays_within_half_to_full() -> None:
 def test_status_shape_and_lifecycle(queue: EventQueue, rx: Receiver, workers: Workers) -> None:
     worker = workers(queue, session_for(rx))
     status = worker.status()
-    assert set(status) == STATUS_KEYS
-    assert status == {
+    assert set(status.to_json()) == STATUS_KEYS
+    assert status.to_json() == {
         "running": False,
         "queue_depth": 0,
         "last_sync": None,
@@ -168,11 +148,11 @@ def test_status_shape_and_lifecycle(queue: EventQueue, rx: Receiver, workers: Wo
         "auth_problem": False,
     }
     worker.start()
-    assert worker.status()["running"] is True
+    assert worker.status().running is True
     with pytest.raises(RuntimeError):
         worker.start()
     worker.stop(5)
-    assert worker.status()["running"] is False
+    assert worker.status().running is False
     assert not worker.is_alive()
     assert worker.in_flight() is False
 
@@ -187,24 +167,24 @@ def test_drains_1000_events_every_id_arrives(queue: EventQueue, rx: Receiver, wo
     assert all(r.authorization == f"Bearer {TOKEN}" for r in rx.requests)
     assert max(len(r.event_ids) for r in rx.requests) == 100
     status = worker.status()
-    assert status["consecutive_failures"] == 0
-    assert status["auth_problem"] is False
-    assert status["queue_depth"] == 0
-    assert from_wire(status["last_sync"]).tzinfo is not None
-    assert status["last_sync"].endswith("Z")
+    assert status.consecutive_failures == 0
+    assert status.auth_problem is False
+    assert status.queue_depth == 0
+    assert from_wire(status.last_sync).tzinfo is not None
+    assert status.last_sync.endswith("Z")
 
 
 def test_no_session_is_local_only(queue: EventQueue, workers: Workers) -> None:
     ids = queue.enqueue_many([("t", n) for n in range(5)])
-    sleeps = Sleeps()
-    worker = workers(queue, None, sleep=sleeps)
+    sleeps = RecordingClock()
+    worker = workers(queue, None, clock=sleeps)
     worker.start()
     worker.kick()
     wait_for(lambda: len(sleeps.snapshot()) >= 5, what="several idle rounds")
     assert worker.in_flight() is False
     assert claimed(queue.path) == {None: 5}
-    assert worker.status()["queue_depth"] == 5
-    assert worker.status()["running"] is True
+    assert worker.status().queue_depth == 5
+    assert worker.status().running is True
     assert [e.id for e in queue.claim_batch("check", 10, 30)] == ids
 
 
@@ -213,17 +193,17 @@ def test_receiver_down_backs_off_keeps_events_then_drains(
 ) -> None:
     ids = queue.enqueue_many([("t", n) for n in range(250)])
     rx.stop()
-    sleeps = Sleeps()
-    worker = workers(queue, session_for(rx), sleep=sleeps, backoff_base=0.001, backoff_cap=0.016)
+    sleeps = RecordingClock()
+    worker = workers(queue, session_for(rx), clock=sleeps, backoff_base=0.001, backoff_cap=0.016)
     worker.start()
     wait_for(lambda: len(sleeps.snapshot()) >= 7, what="failures to pile up")
-    assert worker.status()["consecutive_failures"] >= 7
+    assert worker.status().consecutive_failures >= 7
     delays = sleeps.snapshot()[:7]
     assert delays == [0.001, 0.002, 0.004, 0.008, 0.016, 0.016, 0.016]  # grows, then capped
     status = worker.status()
-    assert status["queue_depth"] == 250
-    assert status["auth_problem"] is False
-    assert status["last_sync"] is None
+    assert status.queue_depth == 250
+    assert status.auth_problem is False
+    assert status.last_sync is None
     assert "connection refused" in (worker.last_failure_reason() or "")
     wait_for(lambda: not worker.in_flight(), what="a failed batch to be released")
     assert set(claimed(queue.path)) <= {None, "inst-a"}  # released or about to be re-tried
@@ -232,8 +212,8 @@ def test_receiver_down_backs_off_keeps_events_then_drains(
     drained(worker, queue)
     assert set(ids) <= rx.accepted_ids
     status = worker.status()
-    assert status["consecutive_failures"] == 0
-    assert status["last_sync"] is not None
+    assert status.consecutive_failures == 0
+    assert status.last_sync is not None
     assert worker.last_failure_reason() is None
 
 
@@ -243,14 +223,14 @@ def test_401_is_an_auth_problem_backed_off_at_the_cap(
     caplog.set_level(logging.DEBUG)
     ids = queue.enqueue_many([("t", n) for n in range(30)])
     rx.answer(401)
-    sleeps = Sleeps()
-    worker = workers(queue, session_for(rx), sleep=sleeps, backoff_base=0.001, backoff_cap=0.04)
+    sleeps = RecordingClock()
+    worker = workers(queue, session_for(rx), clock=sleeps, backoff_base=0.001, backoff_cap=0.04)
     worker.start()
     wait_for(lambda: len(sleeps.snapshot()) >= 3, what="401s")
-    assert worker.status()["consecutive_failures"] >= 3
+    assert worker.status().consecutive_failures >= 3
     status = worker.status()
-    assert status["auth_problem"] is True
-    assert status["queue_depth"] == 30
+    assert status.auth_problem is True
+    assert status.queue_depth == 30
     assert sleeps.snapshot()[:3] == [0.04, 0.04, 0.04]  # not hot: the cap, from the first failure
     assert rx.accepted_ids == set()
     assert "HTTP 401" in (worker.last_failure_reason() or "")
@@ -258,7 +238,7 @@ def test_401_is_an_auth_problem_backed_off_at_the_cap(
     rx.answer(None)  # the token works again (e.g. the server fixed it)
     drained(worker, queue)
     assert set(ids) <= rx.accepted_ids
-    assert worker.status()["auth_problem"] is False
+    assert worker.status().auth_problem is False
     assert TOKEN not in caplog.text
     assert "401" in caplog.text
 
@@ -274,7 +254,7 @@ def test_stop_claiming_during_slow_upload_finishes_the_batch(
     assert worker.in_flight() is True
     worker.stop_claiming()
     assert worker.in_flight() is True  # still finishing the batch it holds
-    assert worker.status()["running"] is False
+    assert worker.status().running is False
     rx.release()
     wait_for(lambda: not worker.in_flight(), what="the batch to settle")
     wait_for(lambda: not worker.is_alive(), what="the worker thread to end")
@@ -316,10 +296,8 @@ def test_lapsed_claim_of_a_crashed_instance_is_resent(
     queue = open_queue(root, "https://x|alice|core", clock)
     ids = queue.enqueue_many([("t", n) for n in range(40)])
     dead = queue.claim_batch("crashed-instance", 15, 30.0)  # claimed, then the holder died
-    sleeps = Sleeps()
-    worker = workers(
-        queue, session_for(rx), instance_id="inst-b", clock=clock, sleep=sleeps, idle_poll_seconds=1000.0
-    )
+    sleeps = RecordingClock(clock)  # fake time, waits recorded (and really short)
+    worker = workers(queue, session_for(rx), instance_id="inst-b", clock=sleeps, idle_poll_seconds=1000.0)
     worker.start()
     wait_for(lambda: queue.depth() == 15, what="the unclaimed events to be sent")
     wait_for(lambda: 1000.0 in sleeps.snapshot(), what="the worker to go idle")
@@ -337,9 +315,9 @@ _CRASHING_CHILD = """
 import sys, time
 from datetime import UTC, datetime
 from pathlib import Path
-from synclease.work.queue import EventQueue
-from synclease.work.session import new_session
-from synclease.work.worker import SyncWorker
+from synclease.adapters.queue import EventQueue
+from synclease.core.session import new_session
+from synclease.daemons.sync.worker import SyncWorker
 q = EventQueue(Path(sys.argv[1]))
 s = new_session(sys.argv[2], "child-token", None, None, datetime.now(UTC))
 SyncWorker(q, s, "child-instance", claim_seconds=float(sys.argv[3])).start()
@@ -376,8 +354,8 @@ def test_sigkill_mid_upload_then_another_instance_delivers_everything(
 
 
 def test_kick_wakes_an_idle_worker(queue: EventQueue, rx: Receiver, workers: Workers) -> None:
-    sleeps = Sleeps(ceiling=1000.0)  # really waits: only a kick can wake it in time
-    worker = workers(queue, session_for(rx), sleep=sleeps, idle_poll_seconds=1000.0)
+    sleeps = RecordingClock(ceiling=1000.0)  # really waits: only a kick can wake it in time
+    worker = workers(queue, session_for(rx), clock=sleeps, idle_poll_seconds=1000.0)
     worker.start()
     wait_for(lambda: sleeps.snapshot() == [1000.0], what="the worker to go idle")
     ids = queue.enqueue_many([("pushed", n) for n in range(3)])
@@ -389,8 +367,8 @@ def test_kick_wakes_an_idle_worker(queue: EventQueue, rx: Receiver, workers: Wor
 
 def test_last_activity_counts_work_not_idle_polls(queue: EventQueue, rx: Receiver, workers: Workers) -> None:
     clock = FakeClock()
-    sleeps = Sleeps()
-    worker = workers(queue, session_for(rx), clock=clock, sleep=sleeps)
+    sleeps = RecordingClock(clock)
+    worker = workers(queue, session_for(rx), clock=sleeps)
     assert worker.last_activity_monotonic() == 1000.0
     worker.start()
     clock.advance(5)
@@ -416,7 +394,7 @@ def test_an_uploader_that_raises_keeps_the_events(queue: EventQueue, workers: Wo
         queue, new_session("http://127.0.0.1:1", TOKEN, None, None, datetime.now(UTC)), uploader=broken
     )
     worker.start()
-    wait_for(lambda: worker.status()["consecutive_failures"] >= 3, what="failures")
+    wait_for(lambda: worker.status().consecutive_failures >= 3, what="failures")
     worker.stop(5)
     assert queue.depth() == 10
     assert claimed(queue.path) == {None: 10}
@@ -425,7 +403,7 @@ def test_an_uploader_that_raises_keeps_the_events(queue: EventQueue, workers: Wo
 
 def test_retry_after_stretches_the_backoff(queue: EventQueue, workers: Workers) -> None:
     queue.enqueue("t", 1)
-    sleeps = Sleeps()
+    sleeps = RecordingClock()
 
     def busy(server: str, token: str, events: Any, timeout: float) -> UploadOutcome:
         return UploadOutcome("retryable", 503, "HTTP 503 Busy", retry_after=0.03)
@@ -434,7 +412,7 @@ def test_retry_after_stretches_the_backoff(queue: EventQueue, workers: Workers) 
         queue,
         new_session("http://127.0.0.1:1", TOKEN, None, None, datetime.now(UTC)),
         uploader=busy,
-        sleep=sleeps,
+        clock=sleeps,
         backoff_base=0.001,
         backoff_cap=0.05,
     )
@@ -447,9 +425,9 @@ def test_status_survives_a_closed_queue(root: DaemonRoot, rx: Receiver, workers:
     queue = open_queue(root, None)
     queue.enqueue_many([("t", 1), ("t", 2)])
     worker = workers(queue, None)
-    assert worker.status()["queue_depth"] == 2
+    assert worker.status().queue_depth == 2
     queue.close()
-    assert worker.status()["queue_depth"] == 2  # last known, not a crash
+    assert worker.status().queue_depth == 2  # last known, not a crash
 
 
 def test_worker_survives_queue_errors(root: DaemonRoot, rx: Receiver, workers: Workers) -> None:
@@ -457,7 +435,7 @@ def test_worker_survives_queue_errors(root: DaemonRoot, rx: Receiver, workers: W
     worker = workers(queue, session_for(rx))
     queue.close()  # every claim now fails with QueueError
     worker.start()
-    wait_for(lambda: worker.status()["consecutive_failures"] >= 3, what="queue failures")
+    wait_for(lambda: worker.status().consecutive_failures >= 3, what="queue failures")
     assert worker.is_alive()
     assert "queue" in (worker.last_failure_reason() or "")
 

@@ -12,11 +12,11 @@ from typing import Any
 
 from synclease.cli import context
 from synclease.cli.output import emit_json
-from synclease.errors import BadInputError
-from synclease.fleet import document
-from synclease.fleet.model import CleanupClass, IdentityRecord
-from synclease.fleet.survey import survey
-from synclease.fleet.sweep import sweep
+from synclease.core.errors import BadInputError
+from synclease.core.fleet import CleanupClass, IdentityRecord
+from synclease.services import doctor
+from synclease.services.survey import survey
+from synclease.services.sweep import sweep
 
 
 def _show(doc: dict[str, Any], as_json: bool) -> None:
@@ -43,7 +43,7 @@ def run(as_json: bool, reset: bool, force: bool) -> int:
     store = ctx.store
     port_range = ctx.settings.port_range
     if not reset:
-        _show(document.render(ctx.root, survey(store, ctx.clock, port_range), ctx.clock), as_json)
+        _show(doctor.render(ctx.root, survey(store, ctx.clock, port_range), ctx.clock), as_json)
         return 0
     with store.singleton_lock():
         before = survey(store, ctx.clock, port_range)
@@ -53,7 +53,7 @@ def run(as_json: bool, reset: bool, force: bool) -> int:
         if force or (manual and interactive and _confirm(manual)):
             classes.add(CleanupClass.OPERATOR_REQUIRED)
         result = sweep(before, store, ctx.clock, classes)
-        doc = document.render(ctx.root, survey(store, ctx.clock, port_range), ctx.clock)
+        doc = doctor.render(ctx.root, survey(store, ctx.clock, port_range), ctx.clock)
     doc["reset_result"] = result.to_json()
     _show(doc, as_json)
     return 1 if result.failed else 0

@@ -5,12 +5,13 @@ from __future__ import annotations
 import getpass
 import sys
 
+from synclease.adapters.session_store import save_session
 from synclease.cli import context
 from synclease.cli.output import emit_json, stdout_console
-from synclease.ensure import ensure
-from synclease.errors import BadInputError
-from synclease.singleton_view import live_singleton
-from synclease.work.session import new_session, save_session
+from synclease.core.errors import BadInputError
+from synclease.core.session import new_session
+from synclease.services.ensure import ensure
+from synclease.services.singleton import live_singleton
 
 MAX_STDIN_CHARS = 8192
 
@@ -33,7 +34,7 @@ def run(server: str, principal: str | None, team: str | None, as_json: bool) -> 
     # A running daemon holds the previous login in memory: replace it now, so the fix is one step.
     daemon = None
     if live_singleton(ctx.store, ctx.clock) is not None:
-        result = ensure(ctx.root, ctx.clock, ctx.version, ctx.settings.port_range)
+        result = ensure(ctx.root, ctx.version, ctx.settings.port_range, ctx.clock)
         daemon = {"pid": result.pid, "port": result.port, "reused": result.reused}
     if as_json:
         emit_json(

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from synclease.adapters.session_store import load_session
 from synclease.cli import context
 from synclease.cli.output import emit_json, stdout_console
-from synclease.clock import to_wire
-from synclease.work.session import load_session
+from synclease.core.clock import to_wire
 
 
 def run(as_json: bool) -> int:

@@ -1,15 +1,16 @@
-"""What every command needs: settings, the prepared daemon root, the clock, our version."""
+"""What every command needs: settings, the daemon root, the clock, our version."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from synclease import package_version, settings
-from synclease.clock import SYSTEM_CLOCK, Clock
-from synclease.fsio import check_private_dir
-from synclease.lease.store import LeaseStore
-from synclease.root import DaemonRoot, locate, open_root
-from synclease.settings import Settings
+from synclease.adapters import environment
+from synclease.adapters.clock import SYSTEM_CLOCK
+from synclease.adapters.fsio import check_private_dir
+from synclease.adapters.lease_store import LeaseStore
+from synclease.adapters.root import DaemonRoot, locate, open_root
+from synclease.core.clock import Clock
+from synclease.core.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -27,8 +28,10 @@ class Context:
 def load(create: bool = True) -> Context:
     """Settings, root, clock, version. ``create=False`` (read-only commands) checks an existing root
     but never creates one."""
+    settings = environment.settings()
     if create:
-        return Context(settings.load(), open_root(), SYSTEM_CLOCK, package_version())
-    root = locate()
-    check_private_dir(root.path)
-    return Context(settings.load(), root, SYSTEM_CLOCK, package_version())
+        root = open_root()
+    else:
+        root = locate()
+        check_private_dir(root.path)
+    return Context(settings, root, SYSTEM_CLOCK, environment.package_version())

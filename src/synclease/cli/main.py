@@ -1,4 +1,4 @@
-"""Entry point: build the command tree and map the one error family to exit codes, here only."""
+"""Entry point: build the command tree, hand the run to the one error boundary, dispatch. Nothing else."""
 
 from __future__ import annotations
 
@@ -7,14 +7,9 @@ import sys
 import click
 import typer
 
-from synclease import package_version
-from synclease.cli.output import stderr_console
-from synclease.errors import (
-    EXIT_INTERRUPTED,
-    EXIT_OK,
-    DaemonStartError,
-    SyncleaseError,
-)
+from synclease.adapters import environment
+from synclease.adapters.boundary import guarded
+from synclease.core.errors import EXIT_OK
 
 app = typer.Typer(
     name="synclease",
@@ -27,7 +22,7 @@ app = typer.Typer(
 
 def _version(value: bool) -> None:
     if value:
-        typer.echo(f"synclease {package_version()}")
+        typer.echo(f"synclease {environment.package_version()}")
         raise typer.Exit(0)
 
 
@@ -46,21 +41,20 @@ def _register() -> None:
     commands.register(app)
 
 
-def main(argv: list[str] | None = None) -> int:
-    _register()
+def _dispatch(argv: list[str] | None) -> int:
+    """Run the command; click's own outcomes (usage errors, --help, Ctrl-C at a prompt) end here."""
     try:
         result = app(args=argv, prog_name="synclease", standalone_mode=False)
-    except SyncleaseError as exc:
-        stderr_console.print(f"synclease: error: {exc.one_line()}", markup=False)
-        if isinstance(exc, DaemonStartError) and exc.log_tail:
-            stderr_console.print("--- daemon log (last lines) ---\n" + exc.log_tail, markup=False)
-        return exc.exit_code
-    except (KeyboardInterrupt, click.exceptions.Abort):
-        stderr_console.print("synclease: interrupted", markup=False)
-        return EXIT_INTERRUPTED
+    except click.exceptions.Abort:
+        raise KeyboardInterrupt from None
     except click.exceptions.Exit as exc:
         return exc.exit_code
     except click.ClickException as exc:
         exc.show(file=sys.stderr)
         return exc.exit_code
     return result if isinstance(result, int) else EXIT_OK
+
+
+def main(argv: list[str] | None = None) -> int:
+    _register()
+    return guarded(lambda: _dispatch(argv))

@@ -9,13 +9,15 @@ import json
 import sys
 from typing import Any
 
-from synclease import httpc
+from synclease.adapters import http_client
+from synclease.adapters.queue import open_queue
+from synclease.adapters.session_store import current_session
 from synclease.cli import context
 from synclease.cli.output import emit_json, stdout_console
-from synclease.ensure import ensure
-from synclease.errors import BadInputError
-from synclease.work.queue import open_queue, parse_ndjson_events
-from synclease.work.session import current_session
+from synclease.core.constants import RETIRE_REQUEST_TIMEOUT_SECONDS
+from synclease.core.errors import BadInputError
+from synclease.core.events import parse_ndjson_events
+from synclease.services.ensure import ensure
 
 
 def _events(source: str | None, event_type: str | None, data: str | None) -> list[tuple[str, Any]]:
@@ -45,10 +47,10 @@ def run(source: str | None, event_type: str | None, data: str | None, as_json: b
         depth = queue.depth()
     daemon: dict[str, Any] | None = None
     if session is not None:
-        result = ensure(ctx.root, ctx.clock, ctx.version, ctx.settings.port_range)
+        result = ensure(ctx.root, ctx.version, ctx.settings.port_range, ctx.clock)
         lease = ctx.store.read(result.instance_id).lease
         if lease is not None:
-            httpc.post(lease.port, "/api/kick", lease.token, timeout=1.0)
+            http_client.post(lease.port, "/api/kick", lease.token, RETIRE_REQUEST_TIMEOUT_SECONDS)
         daemon = {"pid": result.pid, "port": result.port, "reused": result.reused}
     doc = {"enqueued": len(ids), "ids": ids, "queue_depth": depth, "daemon": daemon}
     if as_json:

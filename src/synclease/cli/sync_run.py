@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from synclease.daemon.main import options_from_env, run_daemon
+from synclease.daemons.sync.main import options_from_env, run_daemon
 
 
 def run(replace: bool, managed: bool, instance_id: str | None) -> int:

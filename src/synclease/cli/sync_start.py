@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from synclease.cli import context
 from synclease.cli.output import emit_json, stdout_console
-from synclease.ensure import ensure
+from synclease.services.ensure import ensure
 
 
 def run(as_json: bool) -> int:
     ctx = context.load()
-    result = ensure(ctx.root, ctx.clock, ctx.version, ctx.settings.port_range)
+    result = ensure(ctx.root, ctx.version, ctx.settings.port_range, ctx.clock)
     if as_json:
         emit_json(result.to_json())
     else:

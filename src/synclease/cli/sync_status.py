@@ -6,9 +6,36 @@ from typing import Any
 
 from synclease.cli import context
 from synclease.cli.output import emit_json, stdout_console
-from synclease.clock import to_wire
-from synclease.lease.codec import is_expired
-from synclease.singleton_view import live_singleton
+from synclease.core.clock import to_wire
+from synclease.core.lease import is_expired
+from synclease.services.singleton import SingletonView, live_singleton
+
+
+def _wire(moment: Any) -> str | None:
+    return None if moment is None else to_wire(moment)
+
+
+def _singleton(view: SingletonView) -> dict[str, Any]:
+    health = view.health
+    return {
+        "instance_id": view.lease.instance_id,
+        "pid": view.lease.pid,
+        "port": view.lease.port,
+        "package_version": view.package_version,
+        "lease": {
+            "state": health.lease_state,
+            "renewed_at": _wire(health.lease_renewed_at),
+            "expires_at": _wire(health.lease_expires_at),
+        },
+        "sync": {
+            "running": health.sync_running,
+            "queue_depth": health.queue_depth,
+            "last_sync": _wire(health.last_sync),
+            "consecutive_failures": health.consecutive_failures,
+            "auth_problem": health.auth_problem,
+        },
+        "auth_scope": health.auth_scope,
+    }
 
 
 def collect(ctx: context.Context) -> dict[str, Any]:
@@ -32,21 +59,10 @@ def collect(ctx: context.Context) -> dict[str, Any]:
                 "is_singleton": view is not None and view.lease.instance_id == lease.instance_id,
             }
         )
-    singleton = None
-    if view is not None:
-        singleton = {
-            "instance_id": view.lease.instance_id,
-            "pid": view.lease.pid,
-            "port": view.lease.port,
-            "package_version": view.package_version,
-            "lease": view.health.get("lease"),
-            "sync": view.health.get("sync"),
-            "auth_scope": view.health.get("auth_scope"),
-        }
     return {
         "healthy": view is not None,
         "daemon_root": str(ctx.root.path),
-        "singleton": singleton,
+        "singleton": None if view is None else _singleton(view),
         "leases": leases,
     }
 
@@ -71,7 +87,7 @@ def _render(report: dict[str, Any]) -> None:
         sync = single.get("sync") or {}
         stdout_console.print(
             f"sync daemon: pid {single['pid']}, port {single['port']}, version {single['package_version']}, "
-            f"queue {sync.get('queue_depth', 0)}, failures {sync.get('consecutive_failures', 0)}, "
+            f"queue {sync.get('queue_depth') or 0}, failures {sync.get('consecutive_failures') or 0}, "
             f"last sync {sync.get('last_sync') or 'never'}"
         )
     table = Table("instance", "pid", "port", "version", "state", "renewed", title="leases")

@@ -4,28 +4,16 @@ from __future__ import annotations
 
 from synclease.cli import context
 from synclease.cli.output import emit_json, stdout_console
-from synclease.fleet.escalate import Target, escalate
-from synclease.fleet.osops import RealOps
-from synclease.lease.codec import LeaseRecord
-from synclease.singleton_view import live_singleton
-
-STOP_STEP_SECONDS = 3.0
+from synclease.services.retire import stop_singleton
 
 
 def run(as_json: bool) -> int:
     ctx = context.load()
-    store = ctx.store
-    with store.singleton_lock():
-        view = live_singleton(store, ctx.clock)
-        lease: LeaseRecord | None = view.lease if view else None
-        if lease is not None:
-            # Clear the record first: the retiring daemon then has no need for the lock we hold.
-            store.clear_singleton_if(lease.instance_id)
-    if lease is None:
+    stopped = stop_singleton(ctx.store, ctx.clock, ctx.settings.port_range)
+    if stopped is None:
         document: dict[str, object] = {"stopped": False, "reason": "not_running"}
     else:
-        target = Target(lease.pid, lease.port, lease.process_start_time, lease.instance_id, lease.token)
-        outcome = escalate(target, ctx.settings.port_range, RealOps(), step_timeout=STOP_STEP_SECONDS)
+        lease, outcome = stopped.lease, stopped.outcome
         document = {
             "stopped": outcome.ok,
             "pid": lease.pid,
@@ -36,10 +24,10 @@ def run(as_json: bool) -> int:
         }
     if as_json:
         emit_json(document)
-    elif lease is None:
+    elif stopped is None:
         stdout_console.print("no healthy sync daemon to stop")
-    elif document["stopped"]:
-        stdout_console.print(f"stopped sync daemon pid {lease.pid} ({document['cleanup_path']})")
+    elif stopped.outcome.ok:
+        stdout_console.print(f"stopped sync daemon pid {stopped.lease.pid} ({document['cleanup_path']})")
     else:
-        stdout_console.print(f"could not stop pid {lease.pid}: {document['failure_reason']}")
-    return 0 if lease is None or document["stopped"] else 1
+        stdout_console.print(f"could not stop pid {stopped.lease.pid}: {document['failure_reason']}")
+    return 0 if stopped is None or stopped.outcome.ok else 1

@@ -1,0 +1,107 @@
+"""The one error boundary, for the CLI and for the detached daemons alike.
+
+* a :class:`~synclease.core.errors.SyncleaseError` → its exit code and one line on stderr (plus a
+  spawned daemon's log tail when it died at start);
+* Ctrl-C → exit 130 and one line;
+* any other exception (a bug) → exit 70 and one line naming a crash report written under the root's
+  ``logs/``; the traceback goes there, never to the terminal. Crash reports are bounded in size and
+  count (:data:`MAX_CRASH_REPORTS`, the oldest removed first).
+
+It also owns the log format of the detached processes (their stderr is their per-instance log).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+
+from synclease.adapters.fsio import atomic_write, ensure_private_dir
+from synclease.core.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, DaemonStartError, SyncleaseError
+
+LOG_FORMAT = "%(asctime)s %(levelname)s pid=%(process)d %(message)s"
+MAX_CRASH_REPORTS = 10
+MAX_CRASH_REPORT_BYTES = 64 * 1024
+CRASH_PREFIX = "crash-"
+
+
+def configure_logging() -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    logger = logging.getLogger("synclease")
+    logger.handlers[:] = [handler]
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+
+
+def _say(line: str) -> None:
+    try:
+        sys.stderr.write(line + "\n")
+        sys.stderr.flush()
+    except (OSError, ValueError):  # no stderr to speak of: the exit code still says it
+        pass
+
+
+def _crash_dir() -> Path:
+    """The root's ``logs/`` if the root can be used, else a private directory under the temp dir."""
+    from synclease.adapters.root import locate
+
+    try:
+        directory = locate().log_dir
+        ensure_private_dir(directory)
+        return directory
+    except (SyncleaseError, OSError):
+        fallback = Path(tempfile.gettempdir()) / f"synclease-{os.geteuid()}"
+        ensure_private_dir(fallback)
+        return fallback
+
+
+def _prune(directory: Path, keep: int) -> None:
+    reports = sorted(
+        (p for p in directory.glob(f"{CRASH_PREFIX}*.txt") if p.is_file() and not p.is_symlink()),
+        key=lambda p: p.name,
+    )
+    for old in reports[: max(0, len(reports) - keep)]:
+        with contextlib.suppress(OSError):
+            old.unlink()
+
+
+def write_crash_report(exc: BaseException) -> Path | None:
+    """Write the traceback of ``exc`` to a new crash report; None if even that failed."""
+    text = "".join(traceback.format_exception(exc))
+    header = f"synclease crash report\npid {os.getpid()}\nargv {sys.argv!r}\n\n"
+    data = (header + text).encode("utf-8", "replace")[:MAX_CRASH_REPORT_BYTES]
+    try:
+        directory = _crash_dir()
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        path = directory / f"{CRASH_PREFIX}{stamp}-{os.getpid()}.txt"
+        atomic_write(path, data)
+        _prune(directory, MAX_CRASH_REPORTS)
+    except (SyncleaseError, OSError):
+        return None
+    return path
+
+
+def guarded(body: Callable[[], int]) -> int:
+    """Run ``body`` and turn whatever it raises into an exit code and one line on stderr."""
+    try:
+        return body()
+    except SyncleaseError as exc:
+        _say(f"synclease: error: {exc.one_line()}")
+        if isinstance(exc, DaemonStartError) and exc.log_tail:
+            _say("--- daemon log (last lines) ---\n" + exc.log_tail)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        _say("synclease: interrupted")
+        return EXIT_INTERRUPTED
+    except Exception as exc:
+        report = write_crash_report(exc)
+        where = f"crash report: {report}" if report else "no crash report could be written"
+        _say(f"synclease: internal error ({type(exc).__name__}); {where}")
+        return EXIT_INTERNAL

@@ -1,0 +1,121 @@
+"""The probe: what listens on a family's ports, which process holds each, and what it says of itself.
+
+A scan reads the OS listener table once (:mod:`.process`), and in parallel across all ports makes a
+short TCP connect (the gate) and, on the same connection, asks ``GET /api/health`` within one hard
+deadline (:mod:`.http_client`). Nothing here raises for an odd, slow, hostile or vanished listener,
+and nothing here signals or writes anything: every failure is data on the observation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from synclease.adapters import http_client, process
+from synclease.adapters.clock import SYSTEM_CLOCK
+from synclease.core.clock import Clock
+from synclease.core.constants import FAMILY_RANGES, HEALTH_TIMEOUT_SECONDS, SYNC
+from synclease.core.fleet import Listener, Observation, ScanResult
+from synclease.core.health import parse_health
+
+HEALTH_PATH = "/api/health"
+GATE_TIMEOUT_SECONDS = 0.05
+MAX_WORKERS = 64
+
+
+def tcp_gate(port: int, timeout: float = GATE_TIMEOUT_SECONDS) -> bool:
+    """True if something accepts a TCP connection on 127.0.0.1:``port`` within ``timeout``."""
+    sock = http_client.connect(port, timeout)
+    if sock is None:
+        return False
+    sock.close()
+    return True
+
+
+def fetch_health(
+    port: int, timeout: float = HEALTH_TIMEOUT_SECONDS, *, sock: Any = None
+) -> tuple[dict[str, Any] | None, str | None]:
+    """``GET /api/health`` within ``timeout`` overall (on ``sock`` if given, which is then closed).
+    Returns the JSON object or an error tag; never raises for what answers."""
+    reply = http_client.request(port, "GET", HEALTH_PATH, timeout=timeout, sock=sock)
+    if reply.status is not None and reply.status != 200:
+        return None, f"http_{reply.status}"
+    if reply.error is not None:
+        return None, reply.error
+    if not isinstance(reply.document, dict):
+        return None, "not_object"
+    return reply.document, None
+
+
+@dataclass(frozen=True)
+class _Probe:
+    port: int
+    connected: bool
+    document: dict[str, Any] | None
+    error: str | None
+
+
+def _probe_port(port: int, gate_timeout: float, health_timeout: float) -> _Probe:
+    sock = http_client.connect(port, gate_timeout)
+    if sock is None:
+        return _Probe(port, False, None, "connect_failed")
+    try:
+        document, error = fetch_health(port, health_timeout, sock=sock)
+    except Exception as exc:  # a probe never takes the scan down; the failure is data
+        sock.close()
+        return _Probe(port, True, None, f"probe_error:{type(exc).__name__}")
+    return _Probe(port, True, document, error)
+
+
+def _observe(
+    probe: _Probe, table: Mapping[int, Listener], table_error: str | None, claimed: Collection[int]
+) -> Observation | None:
+    listener = table.get(probe.port)
+    if listener is None and not probe.connected:
+        return None
+    health = parse_health(probe.document)
+    if listener is None:
+        listener = Listener(probe.port)
+        candidates = set(claimed) | ({health.pid} if health is not None and health.pid is not None else set())
+        if table_error is not None and candidates:
+            listener = process.verify_listener(probe.port, candidates)
+    return Observation(listener, health, probe.error)
+
+
+def _check_ports(ports: range, family: str) -> None:
+    allowed = FAMILY_RANGES[family]
+    if ports.step != 1 or (len(ports) and (ports.start < allowed.start or ports.stop > allowed.stop)):
+        raise ValueError(f"ports {ports} are not inside the {family} family range {allowed}")
+
+
+def scan(
+    ports: range,
+    *,
+    family: str = SYNC,
+    clock: Clock = SYSTEM_CLOCK,
+    gate_timeout: float = GATE_TIMEOUT_SECONDS,
+    health_timeout: float = HEALTH_TIMEOUT_SECONDS,
+    claimed_pids: Mapping[int, Collection[int]] | None = None,
+) -> ScanResult:
+    """Probe every port of ``ports`` (inside ``family``'s range, else ValueError) in parallel.
+
+    ``claimed_pids`` (port → PIDs that leases name) only serve the fallback when the OS table is
+    unreadable: a claimed PID counts when the kernel lists the socket among that process's own.
+    """
+    _check_ports(ports, family)
+    started = clock.monotonic()
+    claimed = claimed_pids or {}
+    workers = max(1, min(MAX_WORKERS, len(ports) + 1))
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="synclease-probe") as pool:
+        table_future = pool.submit(process.read_listener_table, ports)
+        probes = list(pool.map(lambda port: _probe_port(port, gate_timeout, health_timeout), ports))
+        table, table_error = table_future.result()
+    observations = [_observe(p, table, table_error, claimed.get(p.port, ())) for p in probes]
+    return ScanResult(
+        observations=tuple(obs for obs in observations if obs is not None),
+        ports_scanned=len(ports),
+        duration_ms=(clock.monotonic() - started) * 1000.0,
+        listener_table_error=table_error,
+    )

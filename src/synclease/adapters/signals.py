@@ -1,0 +1,56 @@
+"""The real escalation operations (:class:`~synclease.core.escalate.Ops`): the polite HTTP step,
+the identity re-check, the signal through :func:`synclease.adapters.process.signaller`, and waiting
+for the process to be gone."""
+
+from __future__ import annotations
+
+from synclease.adapters import http_client, process
+from synclease.adapters.clock import SYSTEM_CLOCK
+from synclease.core.clock import Clock, poll
+from synclease.core.constants import RETIRE_REQUEST_TIMEOUT_SECONDS
+from synclease.core.escalate import CleanupPath, Target
+from synclease.core.identity import is_gone
+
+POLL_SECONDS = 0.02
+
+
+def process_gone(target: Target) -> bool:
+    """Gone = no such process, a zombie, or the PID now belongs to a process with another start time."""
+    return is_gone(target.start_time, process.facts(target.pid))
+
+
+def port_closed_by(pid: int, port: int) -> bool:
+    return process.listens_on(pid, port) is False
+
+
+class RealOps:
+    """The sync family's ladder: the polite step is ``POST /api/retire`` with the lease's token."""
+
+    retire_path = "/api/retire"
+
+    def __init__(self, clock: Clock = SYSTEM_CLOCK) -> None:
+        self.clock = clock
+
+    def retire(self, target: Target) -> bool:
+        if target.token is None:
+            return False
+        reply = http_client.post(target.port, self.retire_path, target.token, RETIRE_REQUEST_TIMEOUT_SECONDS)
+        return reply.ok
+
+    def still_same(self, target: Target) -> bool:
+        if process_gone(target):
+            return False
+        return process.listens_on(target.pid, target.port) is True
+
+    def signal(self, target: Target, step: CleanupPath) -> bool:
+        return process.signaller().send(target.pid, step.signal_name, lambda: self.still_same(target))
+
+    def wait_gone(self, target: Target, timeout: float) -> bool:
+        found = poll(self.clock, lambda: True if process_gone(target) else None, timeout, POLL_SECONDS)
+        return found is not None
+
+
+class ShutdownOps(RealOps):
+    """The dashboard family's ladder: the polite step is ``POST /api/shutdown`` with the record's token."""
+
+    retire_path = "/api/shutdown"

@@ -1,0 +1,139 @@
+"""Upload one batch: ``POST {server}/v1/events`` with the session's bearer token, via :mod:`http.client`.
+
+Network trouble is data, never an exception: the result is an :class:`UploadOutcome` whose ``kind`` is
+
+* ``ok`` — a 2xx; the server has the batch (the caller deletes it);
+* ``auth_failed`` — 401/403; the token is wrong or revoked (report it, do not retry hot);
+* ``retryable`` — 408, 429, 5xx, refused/reset connections, timeouts, TLS and protocol errors;
+* ``rejected`` — anything else (3xx, other 4xx): the server refused this request. The caller still keeps
+  the events (they are never dropped) and backs off; an operator must look.
+
+The token goes only into the ``Authorization`` header. It is never logged, and every ``reason`` is
+scrubbed of it before it leaves this module. Redirects are not followed (they would carry the header).
+"""
+
+from __future__ import annotations
+
+import http.client
+import ssl
+from collections.abc import Sequence
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from synclease.core.events import Event, OutcomeKind, classify_status, encode_batch
+
+EVENTS_PATH = "/v1/events"
+#: At most this much of a response body is read (and ignored); the status says what we need.
+MAX_RESPONSE_BYTES = 64 * 1024
+MAX_REASON_CHARS = 160
+#: A ``Retry-After`` longer than this is not believed.
+MAX_RETRY_AFTER_SECONDS = 3600.0
+
+
+@dataclass(frozen=True)
+class UploadOutcome:
+    kind: OutcomeKind
+    #: HTTP status when the server answered, else ``None``.
+    status: int | None
+    #: Short human reason, never containing the token, e.g. ``"HTTP 503 Service Unavailable"``.
+    reason: str
+    #: Seconds from a ``Retry-After`` header on a retryable answer, if the server gave one.
+    retry_after: float | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.kind == "ok"
+
+    @property
+    def auth_failed(self) -> bool:
+        return self.kind == "auth_failed"
+
+    @property
+    def retryable(self) -> bool:
+        return self.kind == "retryable"
+
+
+def _scrub(text: str, token: str) -> str:
+    if token:
+        text = text.replace(token, "***")
+    text = " ".join(text.split())
+    return text[:MAX_REASON_CHARS]
+
+
+def _retry_after(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        seconds = float(value.strip())
+    except ValueError:
+        return None  # an HTTP date; not worth parsing, the backoff still applies
+    if not 0 <= seconds <= MAX_RETRY_AFTER_SECONDS:
+        return None
+    return seconds
+
+
+def _network_reason(exc: BaseException) -> str:
+    if isinstance(exc, TimeoutError):
+        return "timed out"
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(exc, ConnectionResetError | BrokenPipeError):
+        return "connection reset"
+    if isinstance(exc, ssl.SSLError):
+        return f"TLS error: {exc.reason or type(exc).__name__}"
+    if isinstance(exc, http.client.HTTPException):
+        return f"bad HTTP response ({type(exc).__name__})"
+    if isinstance(exc, OSError):
+        return f"network error: {exc.strerror or type(exc).__name__}"
+    return type(exc).__name__
+
+
+def _connection(server_url: str, timeout: float) -> tuple[http.client.HTTPConnection, str]:
+    parts = urlsplit(server_url)
+    host = parts.hostname
+    if parts.scheme not in ("http", "https") or not host:
+        raise ValueError("server URL is not http(s) with a host")
+    path = parts.path.rstrip("/") + EVENTS_PATH
+    if parts.scheme == "https":
+        context = ssl.create_default_context()
+        return http.client.HTTPSConnection(host, parts.port, timeout=timeout, context=context), path
+    return http.client.HTTPConnection(host, parts.port, timeout=timeout), path
+
+
+def upload_batch(server_url: str, token: str, events: Sequence[Event], timeout: float) -> UploadOutcome:
+    """POST ``events`` to ``{server_url}/v1/events``. Never raises for network or server problems.
+
+    ``timeout`` bounds each socket operation (connect, send, each read), not the whole exchange.
+    """
+    try:
+        conn, path = _connection(server_url, timeout)
+    except ValueError as exc:
+        return UploadOutcome("rejected", None, _scrub(f"bad server URL: {exc}", token))
+    body = encode_batch(events)
+    headers = {
+        "Content-Type": "application/json",
+        "Accept": "application/json",
+        "Authorization": f"Bearer {token}",
+        "User-Agent": "synclease",
+        "Content-Length": str(len(body)),
+    }
+    try:
+        conn.request("POST", path, body=body, headers=headers)
+        response = conn.getresponse()
+        status = response.status
+        phrase = response.reason or ""
+        retry_after = _retry_after(response.getheader("Retry-After"))
+        response.read(MAX_RESPONSE_BYTES)
+    except (OSError, http.client.HTTPException) as exc:
+        return UploadOutcome("retryable", None, _scrub(_network_reason(exc), token))
+    except ValueError as exc:  # e.g. a header value http.client refuses; the message is not trusted
+        return UploadOutcome("rejected", None, f"invalid request ({type(exc).__name__})")
+    finally:
+        conn.close()
+    kind = classify_status(status)
+    return UploadOutcome(
+        kind,
+        status,
+        _scrub(f"HTTP {status} {phrase}".strip(), token),
+        retry_after if kind == "retryable" else None,
+    )

@@ -1,0 +1,42 @@
+"""Named constants of the protocol and the two daemon families."""
+
+from __future__ import annotations
+
+from typing import Final, Literal
+
+Family = Literal["sync", "dashboard"]
+SYNC: Final = "sync"
+DASHBOARD: Final = "dashboard"
+
+#: Half-open port ranges ``[start, stop)`` reserved for each family. Never configurable outside.
+SYNC_PORT_RANGE: Final = range(9400, 9450)
+DASHBOARD_PORT_RANGE: Final = range(9237, 9337)
+FAMILY_RANGES: Final[dict[str, range]] = {SYNC: SYNC_PORT_RANGE, DASHBOARD: DASHBOARD_PORT_RANGE}
+
+LOOPBACK: Final = "127.0.0.1"
+
+#: Wire protocol spoken by daemons and CLIs (lease files, /api/health, control endpoints).
+PROTOCOL_VERSION: Final = 1
+#: Schema version of the lease and singleton records on disk.
+LEASE_SCHEMA_VERSION: Final = 1
+LEASE_SCHEMA: Final = "synclease.lease"
+SINGLETON_SCHEMA: Final = "synclease.singleton"
+#: Lease and singleton files larger than this are hostile, not parsed.
+MAX_RECORD_BYTES: Final = 64 * 1024
+
+#: How often a daemon renews its lease and runs its governor.
+HEARTBEAT_SECONDS: Final = 2.0
+#: A lease is expired once ``now > renewed_at + ttl``; several heartbeats, so one slow tick is no death.
+LEASE_TTL_SECONDS: Final = 10.0
+#: A daemon with no work and no real requests for this long retires by itself.
+SYNC_DAEMON_IDLE_RETIREMENT_SECONDS: Final = 15 * 60.0
+
+#: Process start times are compared with this tolerance (seconds); psutil derives them from clock ticks.
+START_TIME_TOLERANCE_SECONDS: Final = 0.05
+
+#: The one bound on a ``/api/health`` exchange, whoever asks (probe, ensure, status, spawn waits).
+HEALTH_TIMEOUT_SECONDS: Final = 0.5
+#: The one bound on a polite ``POST /api/retire`` (or the dashboard's ``/api/shutdown``).
+RETIRE_REQUEST_TIMEOUT_SECONDS: Final = 1.0
+#: Request and response bodies on the control planes are at most this large.
+MAX_BODY_BYTES: Final = 64 * 1024

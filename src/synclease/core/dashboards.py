@@ -1,0 +1,111 @@
+"""Which dashboards a dashboard start may clean: only stale dashboards of *this* project.
+
+A listener in ``[9237, 9337)`` is a target only when all of this holds (:func:`judge`, first match
+wins): its ``/api/health`` says ``daemon_family: "dashboard"`` and names this same resolved project; it
+is not the recorded dashboard (by PID or port); the OS listener table knows its PID; and the
+self-report's pid, port and process start time agree with the OS. Everything else in range (sync
+daemons, other projects' dashboards, third-party programs, raw TCP listeners, silent or lying
+listeners) is never touched.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from synclease.core.constants import DASHBOARD_PORT_RANGE
+from synclease.core.dashboard_record import FAMILY, DashboardRecord
+from synclease.core.escalate import Outcome
+from synclease.core.evidence import listener_mismatches
+from synclease.core.fleet import Observation
+
+
+class Verdict(enum.StrEnum):
+    TARGET = "target"
+    OUT_OF_RANGE = "out_of_range"
+    NO_SELF_REPORT = "no_self_report"
+    OTHER_FAMILY = "other_family"
+    OTHER_PROJECT = "other_project"
+    RECORDED_DASHBOARD = "recorded_dashboard"
+    MISSING_PID = "missing_pid"
+    IDENTITY_MISMATCH = "identity_mismatch"
+    SELF = "self"
+
+    @property
+    def same_project(self) -> bool:
+        """Verdicts reached only for a dashboard that claims this very project."""
+        return self in (
+            Verdict.TARGET,
+            Verdict.RECORDED_DASHBOARD,
+            Verdict.MISSING_PID,
+            Verdict.IDENTITY_MISMATCH,
+            Verdict.SELF,
+        )
+
+
+def judge(obs: Observation, project: str, recorded: DashboardRecord | None, own_pid: int) -> Verdict:
+    """Pure; first match wins. Only :attr:`Verdict.TARGET` may be signalled."""
+    listener, health = obs.listener, obs.health
+    if obs.port not in DASHBOARD_PORT_RANGE:
+        return Verdict.OUT_OF_RANGE
+    if health is None:
+        return Verdict.NO_SELF_REPORT
+    if health.family != FAMILY:
+        return Verdict.OTHER_FAMILY
+    if health.project != project:
+        return Verdict.OTHER_PROJECT
+    if recorded is not None and (recorded.port == obs.port or recorded.pid in (listener.pid, health.pid)):
+        return Verdict.RECORDED_DASHBOARD
+    if listener.pid is None:
+        return Verdict.MISSING_PID
+    if listener_mismatches(health.pid, health.port, health.process_start_time, listener):
+        return Verdict.IDENTITY_MISMATCH
+    if listener.pid == own_pid:
+        return Verdict.SELF
+    return Verdict.TARGET
+
+
+@dataclass(frozen=True)
+class Judged:
+    port: int
+    pid: int | None
+    verdict: Verdict
+    start_time: float | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"port": self.port, "pid": self.pid, "reason": self.verdict.value}
+
+
+@dataclass(frozen=True)
+class CleanupResult:
+    swept: tuple[Outcome, ...] = ()
+    failed: tuple[Outcome, ...] = ()
+    skipped: tuple[Judged, ...] = ()  # unrecorded same-project dashboards whose identity is unproven
+    scan_error: str | None = None
+    ignored_ports: tuple[int, ...] = field(default=())  # everything else that listened in range
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "swept": [
+                {"pid": o.target.pid, "port": o.target.port, "cleanup_path": o.path.value if o.path else None}
+                for o in self.swept
+            ],
+            "failed": [
+                {"pid": o.target.pid, "port": o.target.port, "failure_reason": o.failure} for o in self.failed
+            ],
+            "skipped": [j.to_json() for j in self.skipped],
+            "listener_table_error": self.scan_error,
+        }
+
+
+def judge_all(
+    observations: Sequence[Observation], project: str, recorded: DashboardRecord | None, own_pid: int
+) -> list[Judged]:
+    return [
+        Judged(
+            obs.port, obs.listener.pid, judge(obs, project, recorded, own_pid), obs.listener.pid_start_time
+        )
+        for obs in observations
+    ]

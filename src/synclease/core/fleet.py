@@ -1,0 +1,248 @@
+"""Value types of the fleet: what was observed on a port, the context we judge it in, and the verdicts.
+
+Everything here is a frozen dataclass or a ``StrEnum``. Paths are values here, never opened.
+``to_json`` renders a record for ``doctor --json``: enums as their values, datetimes as ISO 8601 UTC
+with a ``Z`` suffix.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Sequence
+from dataclasses import dataclass, fields
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from synclease.core.clock import to_wire
+from synclease.core.constants import SYNC_PORT_RANGE
+from synclease.core.health import HealthReport
+from synclease.core.identity import HolderVerdict
+from synclease.core.lease import LeaseRecord, SingletonRecord
+
+
+class CleanupClass(enum.StrEnum):
+    SAFE_AUTO = "safe_auto"
+    OPERATOR_REQUIRED = "operator_required"
+    NEVER_TOUCH = "never_touch"
+
+
+class SkipReason(enum.StrEnum):
+    """Why a listener is not ``safe_auto``: one value per row 1-10 of the classification table."""
+
+    OUT_OF_RANGE = "out_of_range"
+    OTHER_FAMILY = "other_family"
+    THIRD_PARTY = "third_party"
+    RECORDED_SINGLETON = "recorded_singleton"
+    MISSING_PID = "missing_pid"
+    CROSS_ROOT = "cross_root"
+    NO_LEASE = "no_lease"
+    UNRESPONSIVE = "unresponsive"
+    IDENTITY_MISMATCH = "identity_mismatch"
+    LEASE_LIVE = "lease_live"
+
+
+class LeaseStatus(enum.StrEnum):
+    LIVE = "live"
+    EXPIRED = "expired"
+    MISSING = "missing"
+    UNREADABLE = "unreadable"
+
+
+class IdentitySource(enum.StrEnum):
+    """Where a record's descriptive fields (instance_id, versions, scope, ...) were taken from."""
+
+    SELF_REPORT = "self_report"
+    LEASE = "lease"
+    LISTENER = "listener"
+
+
+class LeaseVerdictReason(enum.StrEnum):
+    HOLDER_DEAD = "holder_dead"
+    PID_REUSED = "pid_reused"
+    HOLDER_ALIVE = "holder_alive"
+    HOLDER_UNKNOWN = "holder_unknown"
+    UNREADABLE = "unreadable"
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, datetime):
+        return to_wire(value)
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, tuple):
+        return [_json_value(item) for item in value]
+    return value
+
+
+@dataclass(frozen=True)
+class LeaseEntry:
+    """One lease file as read: ``lease`` when trusted, else ``problem`` (+ ``detail``) says why not."""
+
+    path: Path
+    instance_id: str
+    lease: LeaseRecord | None
+    problem: str | None = None
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class Listener:
+    """What the OS listener table says of a port: ``pid`` None when unknown (AccessDenied, another
+    user's socket, or ambiguous); ``pid_start_time`` None when the process could not be read."""
+
+    port: int
+    pid: int | None = None
+    pid_start_time: float | None = None
+
+
+@dataclass(frozen=True)
+class Observation:
+    """One port with a listener: the OS facts and the health probe's outcome (report or error)."""
+
+    listener: Listener
+    health: HealthReport | None = None
+    health_error: str | None = None
+
+    @property
+    def port(self) -> int:
+        return self.listener.port
+
+
+@dataclass(frozen=True, kw_only=True)
+class FleetContext:
+    """Everything besides the observation that a classification depends on.
+
+    ``port_range`` is the family range or a sub-range of it (test matrices); never wider.
+    """
+
+    scope_id: str
+    daemon_root: str
+    now: datetime
+    leases: Sequence[LeaseEntry] = ()
+    singleton: SingletonRecord | None = None
+    port_range: range = SYNC_PORT_RANGE
+
+    def __post_init__(self) -> None:
+        if self.now.tzinfo is None:
+            raise ValueError("FleetContext.now must be an aware datetime")
+        outer, inner = SYNC_PORT_RANGE, self.port_range
+        if inner.step != 1 or (len(inner) and (inner.start < outer.start or inner.stop > outer.stop)):
+            raise ValueError(f"port range {inner} is not inside the sync family range {outer}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class IdentityRecord:
+    """The classification of one listener: who it is, from which evidence, and what may be done.
+
+    ``pid`` and ``process_start_time`` are the OS listener's (what a cleanup would signal, after
+    re-checking them); the descriptive fields come from ``identity_source``. ``skip_reason`` is None
+    iff ``cleanup_class`` is ``safe_auto``. ``mismatches`` names the fields on which self-report,
+    lease and OS disagreed (``identity_mismatch``), e.g. ``"pid"`` or ``"process_start_time"``.
+    """
+
+    port: int
+    pid: int | None
+    process_start_time: float | None
+    daemon_family: str | None
+    instance_id: str | None
+    protocol_version: int | None
+    package_version: str | None
+    scope_id: str | None
+    daemon_root: str | None
+    queue_db_path: str | None
+    auth_scope: str | None
+    server_url: str | None
+    lease_present: bool
+    lease_state: LeaseStatus
+    lease_renewed_at: datetime | None
+    lease_expires_at: datetime | None
+    lease_problem: str | None
+    identity_source: IdentitySource
+    self_report_matches_lease: bool | None
+    self_report_matches_listener: bool | None
+    is_recorded_singleton: bool
+    health_error: str | None
+    mismatches: tuple[str, ...] = ()
+    cleanup_class: CleanupClass
+    skip_reason: SkipReason | None
+
+    def __post_init__(self) -> None:
+        if (self.skip_reason is None) != (self.cleanup_class is CleanupClass.SAFE_AUTO):
+            raise ValueError("skip_reason must be None exactly when cleanup_class is safe_auto")
+
+    def to_json(self) -> dict[str, Any]:
+        return {f.name: _json_value(getattr(self, f.name)) for f in fields(self)}
+
+
+@dataclass(frozen=True, kw_only=True)
+class StaleLease:
+    """The verdict on a lease record that no listener answers for.
+
+    ``stale`` True: the holder is provably gone (dead, or its PID now belongs to another process), so
+    the lease file may be deleted, and no process is ever signalled for it. Otherwise it is kept and
+    ``reason`` says why.
+    """
+
+    instance_id: str
+    path: Path
+    port: int | None
+    pid: int | None
+    lease_state: LeaseStatus
+    holder: HolderVerdict | None
+    stale: bool
+    reason: LeaseVerdictReason
+    port_in_use: bool = False
+    problem: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {f.name: _json_value(getattr(self, f.name)) for f in fields(self)}
+
+
+@dataclass(frozen=True)
+class ScanResult:
+    """Every port with a listener, in port order, and what the scan cost."""
+
+    observations: tuple[Observation, ...]
+    ports_scanned: int
+    duration_ms: float
+    listener_table_error: str | None = None
+
+    def timings(self) -> dict[str, Any]:
+        return {"ports_scanned": self.ports_scanned, "duration_ms": round(self.duration_ms, 3)}
+
+
+@dataclass(frozen=True)
+class Survey:
+    """One scan of the family range plus this root's leases, classified."""
+
+    ctx: FleetContext
+    scan: ScanResult
+    records: tuple[IdentityRecord, ...]
+    lease_verdicts: tuple[StaleLease, ...]
+
+    @property
+    def singleton(self) -> IdentityRecord | None:
+        return next((r for r in self.records if r.is_recorded_singleton), None)
+
+    @property
+    def orphans(self) -> list[IdentityRecord]:
+        """Every sync-family candidate that is not the singleton."""
+        return [
+            r
+            for r in self.records
+            if not r.is_recorded_singleton and r.cleanup_class is not CleanupClass.NEVER_TOUCH
+        ]
+
+    @property
+    def ignored(self) -> list[IdentityRecord]:
+        return [
+            r
+            for r in self.records
+            if not r.is_recorded_singleton and r.cleanup_class is CleanupClass.NEVER_TOUCH
+        ]
+
+    def lease_entry(self, instance_id: str | None) -> LeaseEntry | None:
+        return next((e for e in self.ctx.leases if e.instance_id == instance_id), None)

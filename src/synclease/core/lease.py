@@ -1,0 +1,163 @@
+"""Lease protocol v1: lease and singleton records ⇄ JSON bytes, and the expiry rule.
+
+Every record carries a ``schema`` name and ``schema_version``. Unknown fields are tolerated and
+dropped; a missing or bad field, an unknown schema or version, NaN/Infinity, or an oversized document
+is a :class:`~synclease.core.codec.CodecError` with a short ``reason``: such a file is never trusted.
+The normative spec is ``protocol/lease-v1.md``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import Any, Literal, cast
+
+from synclease.core.clock import to_wire
+from synclease.core.codec import MAX_PID, MAX_START_TIME, CodecError, Strict, check_header, dump, load_object
+from synclease.core.constants import (
+    FAMILY_RANGES,
+    LEASE_SCHEMA,
+    LEASE_SCHEMA_VERSION,
+    MAX_RECORD_BYTES,
+    SINGLETON_SCHEMA,
+)
+
+LeaseState = Literal["starting", "serving", "draining"]
+LEASE_STATES: frozenset[str] = frozenset({"starting", "serving", "draining"})
+#: ``\A``/``\Z``, not ``^``/``$``: ``$`` would also accept a trailing newline.
+INSTANCE_ID_RE = re.compile(r"\A[A-Za-z0-9_-]{8,64}\Z")
+MAX_TTL_SECONDS = 24 * 3600.0
+MAX_TOKEN_CHARS = 256
+
+
+@dataclass(frozen=True)
+class LeaseRecord:
+    family: str
+    instance_id: str
+    scope_id: str
+    daemon_root: str
+    pid: int
+    process_start_time: float
+    port: int
+    package_version: str
+    protocol_version: int
+    acquired_at: datetime
+    renewed_at: datetime
+    ttl_seconds: float
+    state: LeaseState
+    token: str = field(repr=False)
+    auth_scope: str | None = None
+    queue_db_path: str | None = None
+
+    @property
+    def expires_at(self) -> datetime:
+        return self.renewed_at + timedelta(seconds=self.ttl_seconds)
+
+    def renewed(self, now: datetime, state: LeaseState | None = None) -> LeaseRecord:
+        return replace(self, renewed_at=now, state=state or self.state)
+
+
+@dataclass(frozen=True)
+class SingletonRecord:
+    family: str
+    instance_id: str
+    generation: int
+    pid: int
+    port: int
+    package_version: str
+    protocol_version: int
+    written_at: datetime
+
+
+def is_expired(lease: LeaseRecord, now: datetime) -> bool:
+    """The expiry rule of the protocol: expired iff ``now > renewed_at + ttl_seconds``."""
+    return now > lease.expires_at
+
+
+def next_generation(current: int | None, wall_ms: int) -> int:
+    """Strictly above the current record's generation, and never below the wall clock in ms, so
+    generations keep rising even after the record was cleared or found unreadable."""
+    return max(wall_ms, 1 if current is None else current + 1)
+
+
+# --- encoding -----------------------------------------------------------------------------------
+
+
+def _payload(schema: str, record: LeaseRecord | SingletonRecord) -> dict[str, Any]:
+    payload: dict[str, Any] = {"schema": schema, "schema_version": LEASE_SCHEMA_VERSION}
+    for key, value in asdict(record).items():
+        payload[key] = to_wire(value) if isinstance(value, datetime) else value
+    return payload
+
+
+def encode_lease(lease: LeaseRecord) -> bytes:
+    return dump(_payload(LEASE_SCHEMA, lease))
+
+
+def encode_singleton(record: SingletonRecord) -> bytes:
+    return dump(_payload(SINGLETON_SCHEMA, record))
+
+
+# --- decoding -----------------------------------------------------------------------------------
+
+
+def _fields(data: bytes, schema: str) -> Strict:
+    doc = load_object(data, MAX_RECORD_BYTES)
+    check_header(doc, schema, LEASE_SCHEMA_VERSION)
+    return Strict(doc)
+
+
+def _family_and_port(fields: Strict) -> tuple[str, int]:
+    family = fields.choice("family", frozenset(FAMILY_RANGES))
+    port_range = FAMILY_RANGES[family]
+    return family, fields.integer("port", port_range.start, port_range.stop - 1)
+
+
+def _instance_id(fields: Strict) -> str:
+    value = fields.doc.get("instance_id")
+    if not isinstance(value, str) or not INSTANCE_ID_RE.match(value):
+        raise CodecError("bad_field", "instance_id")
+    return value
+
+
+def decode_lease(data: bytes) -> LeaseRecord:
+    fields = _fields(data, LEASE_SCHEMA)
+    family, port = _family_and_port(fields)
+    state = fields.choice("state", LEASE_STATES)
+    acquired_at, renewed_at = fields.time("acquired_at"), fields.time("renewed_at")
+    if renewed_at < acquired_at:
+        raise CodecError("bad_field", "renewed_at")
+    return LeaseRecord(
+        family=family,
+        instance_id=_instance_id(fields),
+        scope_id=fields.text("scope_id", limit=128),
+        daemon_root=fields.text("daemon_root"),
+        pid=fields.integer("pid", 1, MAX_PID),
+        process_start_time=fields.number("process_start_time", 0.0, MAX_START_TIME),
+        port=port,
+        package_version=fields.text("package_version", limit=64),
+        protocol_version=fields.integer("protocol_version", 1, 10_000),
+        acquired_at=acquired_at,
+        renewed_at=renewed_at,
+        ttl_seconds=fields.number("ttl_seconds", 0.0, MAX_TTL_SECONDS, exclusive_lo=True),
+        state=cast(LeaseState, state),
+        token=fields.text("token", limit=MAX_TOKEN_CHARS),
+        auth_scope=fields.optional_text("auth_scope"),
+        queue_db_path=fields.optional_text("queue_db_path"),
+    )
+
+
+def decode_singleton(data: bytes) -> SingletonRecord:
+    fields = _fields(data, SINGLETON_SCHEMA)
+    family, port = _family_and_port(fields)
+    return SingletonRecord(
+        family=family,
+        instance_id=_instance_id(fields),
+        generation=fields.integer("generation", 1, 2**62),
+        pid=fields.integer("pid", 1, MAX_PID),
+        port=port,
+        package_version=fields.text("package_version", limit=64),
+        protocol_version=fields.integer("protocol_version", 1, 10_000),
+        written_at=fields.time("written_at"),
+    )

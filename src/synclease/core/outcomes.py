@@ -1,0 +1,79 @@
+"""What a sweep did, as typed values: ``swept``, ``skipped``, ``failed``, ``leases_removed``.
+
+``doctor --reset --json`` prints them as ``reset_result`` (``to_json``); the shapes are in
+``protocol/doctor-v2.schema.json``.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+from synclease.core.escalate import CleanupPath
+from synclease.core.fleet import CleanupClass, IdentityRecord, SkipReason
+
+
+class _Row:
+    def to_json(self) -> dict[str, Any]:
+        return {
+            f.name: (value.value if isinstance(value, enum.Enum) else value)
+            for f in fields(self)  # type: ignore[arg-type]
+            for value in (getattr(self, f.name),)
+        }
+
+
+@dataclass(frozen=True)
+class Swept(_Row):
+    pid: int | None
+    port: int
+    instance_id: str | None
+    package_version: str | None
+    cleanup_path: CleanupPath
+    #: ``expired_lease`` for a ``safe_auto`` daemon, else the skip reason that ``--force`` overrode.
+    reason: str
+
+
+@dataclass(frozen=True)
+class Skipped(_Row):
+    pid: int | None
+    port: int
+    instance_id: str | None
+    cleanup_class: CleanupClass
+    skip_reason: SkipReason | None
+
+    @classmethod
+    def of(cls, record: IdentityRecord) -> Skipped:
+        return cls(record.pid, record.port, record.instance_id, record.cleanup_class, record.skip_reason)
+
+
+@dataclass(frozen=True)
+class Failed(_Row):
+    pid: int | None
+    port: int
+    instance_id: str | None
+    failure_reason: str
+
+
+@dataclass(frozen=True)
+class LeaseRemoved(_Row):
+    instance_id: str
+    pid: int | None
+    port: int | None
+    reason: str
+
+
+@dataclass
+class SweepResult:
+    swept: list[Swept] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
+    failed: list[Failed] = field(default_factory=list)
+    leases_removed: list[LeaseRemoved] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "swept": [row.to_json() for row in self.swept],
+            "skipped": [row.to_json() for row in self.skipped],
+            "failed": [row.to_json() for row in self.failed],
+            "leases_removed": [row.to_json() for row in self.leases_removed],
+        }

@@ -1,0 +1,194 @@
+"""The doctor document (schema_version 2) and its findings, built from a survey and what was read."""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from synclease.core.clock import to_wire
+from synclease.core.fleet import CleanupClass, IdentityRecord, LeaseEntry, LeaseStatus, StaleLease, Survey
+from synclease.core.lease import is_expired
+
+DOCTOR_SCHEMA_VERSION = 2
+RESET = "synclease auth doctor --reset"
+RESET_FORCE = "synclease auth doctor --reset --force"
+
+
+@dataclass(frozen=True)
+class SessionSummary:
+    """The stored session as the doctor shows it (never the token), or why the file is not trusted."""
+
+    server_url: str | None = None
+    principal: str | None = None
+    team: str | None = None
+    auth_scope: str | None = None
+    problem: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        if self.problem is not None:
+            return {"problem": self.problem}
+        return {
+            "server_url": self.server_url,
+            "principal": self.principal,
+            "team": self.team,
+            "auth_scope": self.auth_scope,
+        }
+
+
+def auth_problem(survey: Survey) -> bool:
+    """Whether the live singleton's self-report says the server rejected its session token."""
+    single = survey.singleton
+    if single is None:
+        return False
+    observed = next((obs for obs in survey.scan.observations if obs.port == single.port), None)
+    return bool(observed is not None and observed.health is not None and observed.health.auth_problem)
+
+
+def _finding(fid: str, severity: str, summary: str, command: str) -> dict[str, Any]:
+    return {"id": fid, "severity": severity, "summary": summary, "remediation": {"command": command}}
+
+
+def _lease_row(entry: LeaseEntry, now: datetime, verdicts: dict[str, StaleLease]) -> dict[str, Any]:
+    verdict = verdicts.get(entry.instance_id)
+    row: dict[str, Any] = {"instance_id": entry.instance_id, "path": str(entry.path)}
+    lease = entry.lease
+    if lease is None:
+        row.update(state=LeaseStatus.UNREADABLE.value, problem=entry.problem, detail=entry.detail or None)
+        return row
+    row.update(
+        state=(LeaseStatus.EXPIRED if is_expired(lease, now) else LeaseStatus.LIVE).value,
+        lease_state=lease.state,
+        pid=lease.pid,
+        port=lease.port,
+        package_version=lease.package_version,
+        protocol_version=lease.protocol_version,
+        renewed_at=to_wire(lease.renewed_at),
+        expires_at=to_wire(lease.expires_at),
+        holder=verdict.holder.value if verdict and verdict.holder else None,
+        stale=bool(verdict and verdict.stale),
+    )
+    return row
+
+
+def _ignored_row(record: IdentityRecord) -> dict[str, Any]:
+    return {
+        "port": record.port,
+        "pid": record.pid,
+        "daemon_family": record.daemon_family,
+        "skip_reason": record.skip_reason.value if record.skip_reason else None,
+    }
+
+
+def findings(survey: Survey, session: SessionSummary | None) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    safe = [r for r in survey.orphans if r.cleanup_class is CleanupClass.SAFE_AUTO]
+    manual = [r for r in survey.orphans if r.cleanup_class is CleanupClass.OPERATOR_REQUIRED]
+    stale = [v for v in survey.lease_verdicts if v.stale]
+    if safe:
+        out.append(
+            _finding(
+                "orphans_safe_auto",
+                "warning",
+                f"{len(safe)} orphaned sync daemon(s) with expired leases, provably ours",
+                RESET,
+            )
+        )
+    if manual:
+        reasons = ", ".join(sorted({r.skip_reason.value for r in manual if r.skip_reason}))
+        out.append(
+            _finding(
+                "orphans_operator_required",
+                "warning",
+                f"{len(manual)} sync daemon(s) need an operator's decision ({reasons})",
+                RESET_FORCE,
+            )
+        )
+    if stale:
+        out.append(
+            _finding("stale_leases", "info", f"{len(stale)} lease file(s) whose holder is gone", RESET)
+        )
+    for entry in survey.ctx.leases:
+        if entry.lease is None:
+            out.append(
+                _finding(
+                    "unreadable_lease",
+                    "error",
+                    f"lease file {entry.path.name} is not trusted ({entry.problem})",
+                    f"rm -- {shlex.quote(str(entry.path))}",
+                )
+            )
+    single = survey.singleton
+    if single is not None and single.lease_state is not LeaseStatus.LIVE:
+        out.append(
+            _finding(
+                "singleton_stalled",
+                "warning",
+                f"the recorded daemon (pid {single.pid}) has stopped renewing its lease",
+                "synclease sync start",
+            )
+        )
+    if single is None:
+        out.append(
+            _finding(
+                "no_daemon", "info", "no live sync daemon is recorded for this root", "synclease sync start"
+            )
+        )
+    if survey.scan.listener_table_error:
+        out.append(
+            _finding(
+                "listener_table_unreadable",
+                "warning",
+                f"the OS listener table could not be read ({survey.scan.listener_table_error}); "
+                "PIDs are unproven",
+                "sudo synclease auth doctor",
+            )
+        )
+    if session is not None and session.problem:
+        out.append(
+            _finding(
+                "session_unreadable",
+                "error",
+                f"the session file is not trusted ({session.problem})",
+                "synclease auth logout",
+            )
+        )
+    elif session is None:
+        out.append(
+            _finding(
+                "no_session",
+                "info",
+                "not logged in: events stay in the local queue",
+                "synclease auth login --server URL",
+            )
+        )
+    elif auth_problem(survey):
+        url = session.server_url or "URL"
+        out.append(
+            _finding(
+                "auth_rejected",
+                "error",
+                "the server rejected the session token (401)",
+                f"synclease auth login --server {shlex.quote(str(url))}",
+            )
+        )
+    return out
+
+
+def build(survey: Survey, *, generated_at: datetime, session: SessionSummary | None) -> dict[str, Any]:
+    verdicts = {v.instance_id: v for v in survey.lease_verdicts}
+    singleton = survey.singleton
+    return {
+        "schema_version": DOCTOR_SCHEMA_VERSION,
+        "generated_at": to_wire(generated_at),
+        "daemon_root": survey.ctx.daemon_root,
+        "scope_id": survey.ctx.scope_id,
+        "session": None if session is None else session.to_json(),
+        "daemon": singleton.to_json() if singleton else None,
+        "orphans": [r.to_json() for r in survey.orphans],
+        "ignored": [_ignored_row(r) for r in survey.ignored],
+        "leases": [_lease_row(e, survey.ctx.now, verdicts) for e in survey.ctx.leases],
+        "findings": findings(survey, session),
+        "scan": survey.scan.timings(),
+    }

@@ -1,1 +1,0 @@
-"""The sync daemon: pure governor, control plane, lifecycle."""

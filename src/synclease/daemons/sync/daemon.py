@@ -1,0 +1,282 @@
+"""The sync daemon's hooks on the shared lifecycle (:mod:`synclease.daemons.lifecycle`).
+
+* startup: take the holder lock, bind, write the lease; when run by a user (not ``--managed``), claim
+  the singleton under the singleton lock, or refuse (exit 3) unless ``--replace``.
+* step: renew the lease, observe, ask the pure governor (:func:`synclease.core.governor.decide`).
+* shutdown: stop the worker (its batch is finished or released), clear the singleton record if it
+  still names us, close the port, drop the lease if it is still ours, release the holder lock.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+from synclease.adapters import process
+from synclease.adapters.http_server import ControlServer, bind_first_free
+from synclease.adapters.ids import new_instance_id, new_token
+from synclease.adapters.lease_store import LeaseStore
+from synclease.adapters.locks import HolderLock
+from synclease.adapters.root import DaemonRoot
+from synclease.core import governor
+from synclease.core.clock import Clock, to_wire
+from synclease.core.constants import PROTOCOL_VERSION, SYNC
+from synclease.core.errors import AlreadyRunningError, SyncleaseError
+from synclease.core.lease import LeaseRecord, SingletonRecord
+from synclease.core.settings import Settings
+from synclease.daemons.lifecycle import Daemon, Leave
+from synclease.daemons.sync.control import control_server
+from synclease.daemons.sync.wiring import WorkSetup
+from synclease.services.retire import release_record, request_retire
+from synclease.services.singleton import live_singleton
+
+log = logging.getLogger("synclease.daemon")
+RETIRE_LOCK_TIMEOUT_SECONDS = 5.0
+WORKER_STOP_TIMEOUT_SECONDS = 10.0
+DRAIN_TICK_SECONDS = 0.05
+
+
+@dataclass
+class DaemonOptions:
+    root: DaemonRoot
+    settings: Settings
+    clock: Clock
+    version: str
+    instance_id: str = field(default_factory=new_instance_id)
+    managed: bool = False  # spawned by `ensure`, which holds the singleton lock and records us
+    replace: bool = False
+
+
+class SyncDaemon(Daemon):
+    def __init__(self, opts: DaemonOptions, work: WorkSetup) -> None:
+        super().__init__(opts.clock)
+        self.opts = opts
+        self.store = LeaseStore(opts.root)
+        self.token = new_token()
+        self.work = work
+        self.worker = work.worker
+        self.ignore_sigterm = "ignore_sigterm" in opts.settings.failpoints
+        self.retire_requested = False
+        self.shutdown_requested = False
+        self.last_kick = self.clock.monotonic()
+        self.draining = False
+        self.baseline_generation = 0
+        self.started_at = self.clock.now()
+        self.start_time = process.own_start_time()
+        self.lease: LeaseRecord | None = None
+        self._holder = HolderLock(opts.root.holder_lock_path(opts.instance_id))
+
+    # --- what the control plane asks ----------------------------------------------------------
+
+    def health(self) -> dict[str, Any]:
+        lease = self.lease
+        assert lease is not None
+        return {
+            "daemon_family": SYNC,
+            "instance_id": lease.instance_id,
+            "scope_id": lease.scope_id,
+            "daemon_root": lease.daemon_root,
+            "pid": lease.pid,
+            "port": lease.port,
+            "process_start_time": lease.process_start_time,
+            "package_version": lease.package_version,
+            "protocol_version": lease.protocol_version,
+            "started_at": to_wire(self.started_at),
+            "lease": {
+                "state": lease.state,
+                "renewed_at": to_wire(lease.renewed_at),
+                "expires_at": to_wire(lease.expires_at),
+            },
+            "sync": self.worker.status().to_json(),
+            "auth_scope": lease.auth_scope,
+            "server_url": self.work.server_url,
+            "session_id": self.work.session_id,
+            "queue_db_path": lease.queue_db_path,
+        }
+
+    def request_retire(self) -> bool:
+        if "ignore_retire" in self.opts.settings.failpoints:
+            return False
+        self.retire_requested = True
+        self.waker.poke()
+        return True
+
+    def request_shutdown(self) -> bool:
+        if "ignore_retire" in self.opts.settings.failpoints:
+            return False
+        self.shutdown_requested = True
+        self.waker.poke()
+        return True
+
+    def kick(self) -> None:
+        self.last_kick = self.clock.monotonic()
+        self.worker.kick()
+
+    # --- startup -----------------------------------------------------------------------------
+
+    def startup(self) -> ControlServer:
+        """Take the holder lock, bind, write the lease; claim the singleton unless managed."""
+        self._holder.acquire()
+        if self.opts.managed:
+            self.baseline_generation = self.store.next_generation() - 1
+            return self._bind_and_lease()
+        with self.store.singleton_lock():
+            current = live_singleton(self.store, self.clock)
+            if current is not None and not self.opts.replace:
+                raise AlreadyRunningError(
+                    f"a healthy sync daemon already serves this root (pid {current.lease.pid}, "
+                    f"port {current.lease.port})",
+                    hint="use `synclease sync run --replace` to supersede it",
+                )
+            server = self._bind_and_lease()
+            self._record_self()
+        if current is not None:
+            request_retire(current.lease)
+        return server
+
+    def _bind_and_lease(self) -> ControlServer:
+        settings = self.opts.settings
+        server = bind_first_free(settings.port_hint, settings.port_range, lambda p: control_server(p, self))
+        now = self.clock.now()
+        root = self.opts.root
+        self.lease = LeaseRecord(
+            family=SYNC,
+            instance_id=self.opts.instance_id,
+            scope_id=root.scope_id,
+            daemon_root=str(root.path),
+            pid=os.getpid(),
+            process_start_time=self.start_time,
+            port=server.port,
+            package_version=self.opts.version,
+            protocol_version=PROTOCOL_VERSION,
+            acquired_at=now,
+            renewed_at=now,
+            ttl_seconds=settings.lease_ttl_seconds,
+            state="serving",
+            token=self.token,
+            auth_scope=self.work.auth_scope,
+            queue_db_path=self.work.queue_db_path,
+        )
+        self.store.write(self.lease)
+        return server
+
+    def _record_self(self) -> None:
+        assert self.lease is not None
+        generation = self.store.next_generation()
+        self.store.write_singleton(
+            SingletonRecord(
+                family=SYNC,
+                instance_id=self.lease.instance_id,
+                generation=generation,
+                pid=self.lease.pid,
+                port=self.lease.port,
+                package_version=self.lease.package_version,
+                protocol_version=self.lease.protocol_version,
+                written_at=self.clock.now(),
+            )
+        )
+        self.baseline_generation = generation
+
+    def on_serving(self) -> None:
+        self.worker.start()
+        assert self.lease is not None
+        log.info(
+            "serving instance=%s port=%d version=%s pid=%d",
+            self.opts.instance_id,
+            self.lease.port,
+            self.opts.version,
+            os.getpid(),
+        )
+
+    # --- the loop ----------------------------------------------------------------------------
+
+    def step(self) -> Leave | float:
+        decision = self.tick()
+        if decision.action is governor.Action.RETIRE:
+            assert decision.reason is not None
+            return Leave(decision.reason.value)
+        if decision.action is governor.Action.DRAIN and not self.draining:
+            self._begin_drain(decision.reason)
+        return DRAIN_TICK_SECONDS if self.draining else self.opts.settings.heartbeat_seconds
+
+    def tick(self) -> governor.Decision:
+        """Renew the lease (unless stalled by a failpoint), observe, decide."""
+        if "stall_heartbeat" in self.opts.settings.failpoints:
+            return self._decide_stalled()
+        lease_ours = self._renew()
+        record = self.store.read_singleton().record
+        if record is not None and record.instance_id == self.opts.instance_id:
+            self.baseline_generation = max(self.baseline_generation, record.generation)
+        superseded = record is not None and governor.is_superseded(
+            record.instance_id, record.generation, self.opts.instance_id, self.baseline_generation
+        )
+        obs = governor.Observation(
+            now=self.clock.monotonic(),
+            last_activity=max(self.last_kick, self.worker.last_activity_monotonic()),
+            idle_retirement_seconds=self.opts.settings.idle_retirement_seconds,
+            in_flight=int(self.worker.in_flight()),
+            superseded=superseded,
+            lease_still_ours=lease_ours,
+            retire_requested=self.retire_requested,
+            shutdown_requested=self.shutdown_requested,
+            signalled=self.signals > 0,
+        )
+        return governor.decide(obs)
+
+    def _decide_stalled(self) -> governor.Decision:
+        """``stall_heartbeat``: keep serving health, stop renewing and governing itself. Outside
+        commands still count: a signal, or a retire/shutdown request (unless ``ignore_retire``)."""
+        for flag, reason in (
+            (self.signals > 0, governor.Reason.SIGNAL),
+            (self.shutdown_requested, governor.Reason.SHUTDOWN_REQUESTED),
+            (self.retire_requested, governor.Reason.RETIRE_REQUESTED),
+        ):
+            if flag:
+                return governor.Decision(governor.Action.RETIRE, reason)
+        return governor.SERVE
+
+    def _renew(self) -> bool:
+        """Renew our lease if the file is still ours; False if it was revoked or replaced."""
+        assert self.lease is not None
+        current = self.store.read(self.lease.instance_id).lease
+        if current is None or current.token != self.lease.token:
+            return False
+        self.lease = self.lease.renewed(self.clock.now(), "draining" if self.draining else None)
+        self.store.write(self.lease)
+        return True
+
+    def _begin_drain(self, reason: governor.Reason | None) -> None:
+        log.info("draining reason=%s", reason)
+        self.draining = True
+        self.worker.stop_claiming()
+        self._renew()
+
+    # --- shutdown ----------------------------------------------------------------------------
+
+    def _left(self, deadline: float, cap: float) -> float:
+        return max(0.0, min(cap, deadline - self.clock.monotonic()))
+
+    def shutdown(self, reason: str, deadline: float) -> None:
+        """Release what is ours, close the port, drop the lease; bounded as a whole by ``deadline``.
+
+        A start that failed before any lease was written (e.g. exit 3) has nothing to report."""
+        say = log.info if self.lease is not None else log.debug
+        say("retiring reason=%s instance=%s", reason, self.opts.instance_id)
+        self.draining = True
+        self.worker.stop(self._left(deadline, WORKER_STOP_TIMEOUT_SECONDS))
+        try:
+            release_record(
+                self.store, self.opts.instance_id, self._left(deadline, RETIRE_LOCK_TIMEOUT_SECONDS)
+            )
+        except SyncleaseError as exc:
+            log.warning("could not release the singleton record: %s", exc.one_line())
+        self.stop_server(deadline)
+        if self.lease is not None:
+            self.store.delete_own(self.lease)
+        try:
+            self._holder.release()
+        except OSError as exc:
+            log.warning("could not release the holder lock: %s", exc)
+        say("retired reason=%s instance=%s", reason, self.opts.instance_id)

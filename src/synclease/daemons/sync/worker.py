@@ -1,0 +1,277 @@
+"""The sync worker: a background thread that drains the queue to the session's server.
+
+Loop: claim a batch → upload it → on 2xx ``complete`` it, otherwise ``release`` it and back off
+(``consecutive_failures`` counts; a 401/403 sets ``auth_problem`` and waits the full backoff cap, so a
+revoked token is never hammered). With no session nothing is claimed: events wait in the queue.
+
+Seams for the daemon's governor:
+
+* :meth:`SyncWorker.in_flight` — True from the moment a claim starts until its batch is settled
+  (completed or released). The governor never retires while it is True.
+* :meth:`SyncWorker.stop_claiming` — superseded: the current batch is finished (or released on
+  failure), no further batch is claimed. Once it returns, ``in_flight()`` covers any claim in progress.
+* :meth:`SyncWorker.stop` — ``stop_claiming`` + join; if the thread is still busy after ``timeout``, the
+  batch it holds is released from the caller's thread, so the next singleton can take it at once
+  (a late ``complete`` of that batch is then a harmless no-op: rows are deleted only while still ours).
+* :meth:`SyncWorker.last_activity_monotonic` — the idle clock: claims, uploads and kicks count; empty
+  polls and status reads do not.
+
+Nothing is ever lost: a batch is deleted only after a 2xx; if this process dies mid-upload, the claim
+lapses after ``claim_seconds`` and any instance re-claims it (at-least-once; receivers dedupe by id).
+All waits go through the clock (``clock.wait(wake_event, seconds)``), so tests never really wait.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from synclease.adapters.clock import SYSTEM_CLOCK
+from synclease.adapters.queue import EventQueue
+from synclease.adapters.upload import UploadOutcome, upload_batch
+from synclease.core.backoff import DEFAULT_BASE_SECONDS, DEFAULT_CAP_SECONDS, next_delay
+from synclease.core.clock import Clock, to_wire
+from synclease.core.errors import SyncleaseError
+from synclease.core.events import Event
+from synclease.core.session import Session
+
+log = logging.getLogger("synclease.work")
+
+#: ``uploader(server_url, token, events, timeout)``; by default
+#: :func:`~synclease.adapters.upload.upload_batch`.
+Uploader = Callable[[str, str, Sequence[Event], float], UploadOutcome]
+
+
+@dataclass(frozen=True)
+class WorkerStatus:
+    """What the worker reports in ``/api/health`` (``sync``): no token, no event data."""
+
+    running: bool
+    queue_depth: int
+    last_sync: str | None
+    consecutive_failures: int
+    auth_problem: bool
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "running": self.running,
+            "queue_depth": self.queue_depth,
+            "last_sync": self.last_sync,
+            "consecutive_failures": self.consecutive_failures,
+            "auth_problem": self.auth_problem,
+        }
+
+
+DEFAULT_BATCH_SIZE = 100
+DEFAULT_CLAIM_SECONDS = 30.0
+#: Per socket operation; well under the claim, so a normal slow upload settles before its claim lapses.
+DEFAULT_UPLOAD_TIMEOUT_SECONDS = 10.0
+#: How often an idle worker looks at the queue by itself (``sync push`` from another process enqueues
+#: straight into SQLite; a ``kick`` makes it look at once).
+DEFAULT_IDLE_POLL_SECONDS = 1.0
+
+
+class SyncWorker:
+    def __init__(
+        self,
+        queue: EventQueue,
+        session: Session | None,
+        instance_id: str,
+        clock: Clock = SYSTEM_CLOCK,
+        *,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        claim_seconds: float = DEFAULT_CLAIM_SECONDS,
+        upload_timeout: float = DEFAULT_UPLOAD_TIMEOUT_SECONDS,
+        idle_poll_seconds: float = DEFAULT_IDLE_POLL_SECONDS,
+        backoff_base: float = DEFAULT_BASE_SECONDS,
+        backoff_cap: float = DEFAULT_CAP_SECONDS,
+        uploader: Uploader = upload_batch,
+        rand: Callable[[], float] | None = None,
+    ) -> None:
+        if batch_size < 1 or not claim_seconds > 0 or not upload_timeout > 0 or not idle_poll_seconds > 0:
+            raise ValueError("batch_size, claim_seconds, upload_timeout and idle_poll_seconds must be > 0")
+        self._queue = queue
+        self._session = session
+        self._instance_id = instance_id
+        self._clock = clock
+        self._batch_size = batch_size
+        self._claim_seconds = claim_seconds
+        self._upload_timeout = upload_timeout
+        self._idle_poll = idle_poll_seconds
+        self._backoff_base = backoff_base
+        self._backoff_cap = backoff_cap
+        self._uploader = uploader
+        self._rand = rand
+
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._no_more_claims = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._in_flight = False
+        self._batch: list[str] = []
+        self._failures = 0
+        self._auth_problem = False
+        self._last_sync: str | None = None
+        self._last_reason: str | None = None
+        self._last_depth = 0
+        self._last_activity = clock.monotonic()
+
+    # --- governor seams -------------------------------------------------------------------------
+
+    def start(self) -> None:
+        with self._lock:
+            if self._thread is not None:
+                raise RuntimeError("SyncWorker.start() called twice")
+            self._thread = threading.Thread(
+                target=self._run, name=f"sync-worker-{self._instance_id[:8]}", daemon=True
+            )
+            self._thread.start()
+
+    def in_flight(self) -> bool:
+        with self._lock:
+            return self._in_flight
+
+    def stop_claiming(self) -> None:
+        with self._lock:
+            self._no_more_claims.set()
+        self._wake.set()
+
+    def stop(self, timeout: float) -> None:
+        self.stop_claiming()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout)
+        with self._lock:
+            leftover = list(self._batch)
+            self._batch = []
+        if leftover:
+            try:
+                released = self._queue.release(self._instance_id, leftover)
+            except SyncleaseError as exc:
+                log.warning(
+                    "could not release %d claimed events (%s); their claim will lapse",
+                    len(leftover),
+                    exc.one_line(),
+                )
+            else:
+                log.info("released %d claimed events of an unfinished upload", released)
+
+    def kick(self) -> None:
+        with self._lock:
+            self._last_activity = self._clock.monotonic()
+        self._wake.set()
+
+    def status(self) -> WorkerStatus:
+        try:
+            depth = self._queue.depth()
+        except SyncleaseError:
+            depth = self._last_depth
+        with self._lock:
+            self._last_depth = depth
+            thread = self._thread
+            return WorkerStatus(
+                running=thread is not None and thread.is_alive() and not self._no_more_claims.is_set(),
+                queue_depth=depth,
+                last_sync=self._last_sync,
+                consecutive_failures=self._failures,
+                auth_problem=self._auth_problem,
+            )
+
+    def last_activity_monotonic(self) -> float:
+        with self._lock:
+            return self._last_activity
+
+    def last_failure_reason(self) -> str | None:
+        """Why the last attempt failed (``None`` after a success); never contains the token."""
+        with self._lock:
+            return self._last_reason
+
+    def is_alive(self) -> bool:
+        """The thread is running (it may be finishing a batch after ``stop_claiming``)."""
+        thread = self._thread
+        return thread is not None and thread.is_alive()
+
+    # --- the loop -------------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        while not self._no_more_claims.is_set():
+            try:
+                delay = self._step()
+            except Exception:  # a bug must not kill the thread silently and strand the queue
+                log.exception("sync worker step failed")
+                delay = self._record_failure("internal error", auth_failed=False, retry_after=None)
+            if delay > 0 and not self._no_more_claims.is_set():
+                self._clock.wait(self._wake, delay)
+            self._wake.clear()
+
+    def _step(self) -> float:
+        """One claim/upload/settle round; returns how long to wait before the next one."""
+        session = self._session
+        if session is None:
+            return self._idle_poll  # local-only: events wait for a session
+        with self._lock:
+            if self._no_more_claims.is_set():
+                return 0.0
+            self._in_flight = True
+        try:
+            try:
+                batch = self._queue.claim_batch(self._instance_id, self._batch_size, self._claim_seconds)
+            except SyncleaseError as exc:
+                return self._record_failure(f"queue: {exc.one_line()}", auth_failed=False, retry_after=None)
+            if not batch:
+                return self._idle_poll
+            ids = [event.id for event in batch]
+            with self._lock:
+                self._batch = ids
+                self._last_activity = self._clock.monotonic()
+            try:
+                return self._upload_and_settle(session, batch, ids)
+            finally:
+                with self._lock:
+                    self._last_activity = self._clock.monotonic()
+        finally:
+            with self._lock:
+                self._in_flight = False
+                self._batch = []
+
+    def _upload_and_settle(self, session: Session, batch: list[Event], ids: list[str]) -> float:
+        try:
+            outcome = self._uploader(session.server_url, session.token, batch, self._upload_timeout)
+        except Exception as exc:  # an uploader must not raise; if one does, keep the events
+            outcome = UploadOutcome("retryable", None, f"uploader raised {type(exc).__name__}")
+        if outcome.ok:
+            try:
+                self._queue.complete(self._instance_id, ids)
+            except SyncleaseError as exc:
+                # Delivered but not deleted: the claim lapses and the batch is sent again (deduped).
+                return self._record_failure(f"queue: {exc.one_line()}", auth_failed=False, retry_after=None)
+            with self._lock:
+                self._failures = 0
+                self._auth_problem = False
+                self._last_reason = None
+                self._last_sync = to_wire(self._clock.now())
+            return 0.0
+        try:
+            self._queue.release(self._instance_id, ids)
+        except SyncleaseError as exc:
+            log.warning("could not release a failed batch (%s); its claim will lapse", exc.one_line())
+        return self._record_failure(outcome.reason, outcome.auth_failed, outcome.retry_after)
+
+    def _record_failure(self, reason: str, auth_failed: bool, retry_after: float | None) -> float:
+        with self._lock:
+            self._failures += 1
+            failures = self._failures
+            if auth_failed:
+                self._auth_problem = True
+            self._last_reason = reason
+        if auth_failed:
+            delay = self._backoff_cap
+        else:
+            delay = next_delay(failures, self._backoff_base, self._backoff_cap, self._rand)
+            if retry_after is not None:
+                delay = max(delay, min(retry_after, self._backoff_cap))
+        log.warning("sync upload failed (%s); %d in a row, next try in %.2fs", reason, failures, delay)
+        return delay

@@ -1,7 +1,0 @@
-"""The dashboard family: a per-project, read-only web view of this root's sync fleet.
-
-It lives on ``DASHBOARD_PORT_RANGE`` (``[9237, 9337)``), records itself in ``<project>/.kittify/.dashboard``
-and never starts, reuses, signals or cleans a sync daemon (local-only intent). Its own start cleanup
-touches only dashboards that prove, by their health self-report and the OS listener table, that they
-serve the same project and are not the recorded one. See ``docs/adr/0005-dashboard-family.md``.
-"""

@@ -1,0 +1,86 @@
+"""Retiring a sync daemon: the one "take the lock, clear the record, ask it politely" sequence.
+
+``sync stop``, ``auth logout``, ``ensure`` (the superseded singleton) and ``sync run --replace`` all
+retire a daemon the same way: the singleton record stops naming it under the singleton lock (so no
+CLI reuses it from then on), then it is asked over its token to retire (one bounded request). The
+daemon also leaves by itself: its governor sees the record no longer names it.
+``sync stop`` then escalates on proof (:func:`stop_singleton`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from synclease.adapters import http_client
+from synclease.adapters.lease_store import LeaseStore
+from synclease.adapters.signals import RealOps
+from synclease.core.clock import Clock
+from synclease.core.constants import RETIRE_REQUEST_TIMEOUT_SECONDS
+from synclease.core.escalate import Ops, Outcome, Target, escalate
+from synclease.core.lease import LeaseRecord
+from synclease.services.singleton import SingletonView, live_singleton
+
+#: ``sync stop`` gives each step of the ladder this long (a daemon finishing a batch needs a moment).
+STOP_STEP_SECONDS = 3.0
+
+
+def request_retire(lease: LeaseRecord) -> bool:
+    """Ask the daemon holding ``lease`` to retire (``POST /api/retire`` with its token); True if accepted."""
+    return http_client.post(lease.port, "/api/retire", lease.token, RETIRE_REQUEST_TIMEOUT_SECONDS).ok
+
+
+def unrecord(
+    store: LeaseStore, clock: Clock, wanted: Callable[[SingletonView], bool] = lambda view: True
+) -> SingletonView | None:
+    """Under the singleton lock: the live singleton, its record cleared, if there is one and it is
+    ``wanted``; else None (and nothing changed)."""
+    with store.singleton_lock():
+        view = live_singleton(store, clock)
+        if view is None or not wanted(view):
+            return None
+        store.clear_singleton_if(view.lease.instance_id)
+    return view
+
+
+def release_record(store: LeaseStore, instance_id: str, timeout: float) -> bool:
+    """A retiring daemon's own step: clear the record if it still names ``instance_id``. The lock is
+    taken only when it does (a CLI holding the lock has already changed the record)."""
+    record = store.read_singleton().record
+    if record is None or record.instance_id != instance_id:
+        return False
+    with store.singleton_lock(timeout=timeout):
+        return store.clear_singleton_if(instance_id)
+
+
+@dataclass(frozen=True)
+class Retired:
+    view: SingletonView
+    accepted: bool
+
+
+def retire_singleton(
+    store: LeaseStore, clock: Clock, wanted: Callable[[SingletonView], bool] = lambda view: True
+) -> Retired | None:
+    """Unrecord the live singleton (if ``wanted``) and ask it to retire; None if there was none."""
+    view = unrecord(store, clock, wanted)
+    return None if view is None else Retired(view, request_retire(view.lease))
+
+
+@dataclass(frozen=True)
+class Stopped:
+    lease: LeaseRecord
+    outcome: Outcome
+
+
+def stop_singleton(
+    store: LeaseStore, clock: Clock, port_range: range, ops: Ops | None = None
+) -> Stopped | None:
+    """``sync stop``: unrecord the singleton, then retire → SIGTERM → SIGKILL, each signal on proof."""
+    view = unrecord(store, clock)
+    if view is None:
+        return None
+    lease = view.lease
+    target = Target(lease.pid, lease.port, lease.process_start_time, lease.instance_id, lease.token)
+    outcome = escalate(target, port_range, ops or RealOps(clock), step_timeout=STOP_STEP_SECONDS)
+    return Stopped(lease, outcome)

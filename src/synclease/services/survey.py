@@ -1,0 +1,55 @@
+"""Survey: one scan of the family range plus this root's leases, classified. Reads only.
+
+The thin sequence between the probe (:mod:`synclease.adapters.probe`), the pure engine
+(:mod:`synclease.core.classify`) and the holder facts (:mod:`synclease.adapters.locks`,
+:mod:`synclease.adapters.process`). Nothing here signals or deletes.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from synclease.adapters import process
+from synclease.adapters.lease_store import LeaseStore
+from synclease.adapters.locks import probe_holder_lock
+from synclease.adapters.probe import scan
+from synclease.core.classify import classify_all, judge_orphan_lease, unclaimed_leases
+from synclease.core.clock import Clock
+from synclease.core.fleet import FleetContext, LeaseEntry, StaleLease, Survey
+from synclease.core.identity import ProcessFacts
+
+
+def read_context(store: LeaseStore, now: datetime, port_range: range) -> FleetContext:
+    """This root's leases and singleton record, as the context to classify a scan in."""
+    return FleetContext(
+        scope_id=store.root.scope_id,
+        daemon_root=str(store.root.path),
+        now=now,
+        leases=tuple(store.list()),
+        singleton=store.read_singleton().record,
+        port_range=port_range,
+    )
+
+
+def judge_lease(store: LeaseStore, entry: LeaseEntry, listener_ports: set[int], clock: Clock) -> StaleLease:
+    """Gather the holder facts for one unclaimed lease (lock probe, PID facts) and judge them."""
+    lease = entry.lease
+    if lease is None:
+        return judge_orphan_lease(entry, None, ProcessFacts(exists=True), listener_ports, clock.now())
+    lock_free = probe_holder_lock(store.root.holder_lock_path(lease.instance_id))
+    return judge_orphan_lease(entry, lock_free, process.facts(lease.pid), listener_ports, clock.now())
+
+
+def survey(store: LeaseStore, clock: Clock, port_range: range) -> Survey:
+    ctx = read_context(store, clock.now(), port_range)
+    claimed: dict[int, set[int]] = {}
+    for entry in ctx.leases:
+        if entry.lease is not None:
+            claimed.setdefault(entry.lease.port, set()).add(entry.lease.pid)
+    result = scan(port_range, clock=clock, claimed_pids=claimed)
+    records = tuple(classify_all(result.observations, ctx))
+    listener_ports = {obs.port for obs in result.observations}
+    verdicts = tuple(
+        judge_lease(store, entry, listener_ports, clock) for entry in unclaimed_leases(records, ctx.leases)
+    )
+    return Survey(ctx, result, records, verdicts)

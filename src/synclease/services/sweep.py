@@ -1,0 +1,134 @@
+"""Sweep: act on a survey. Escalate each chosen candidate in parallel, remove stale lease files,
+then verify what really happened. The result is typed data (:mod:`synclease.core.outcomes`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from synclease.adapters import process
+from synclease.adapters.lease_store import LeaseStore
+from synclease.adapters.locks import probe_holder_lock
+from synclease.adapters.signals import RealOps, port_closed_by
+from synclease.core.clock import Clock, poll
+from synclease.core.constants import SYNC_PORT_RANGE
+from synclease.core.escalate import Ops, Target, escalate
+from synclease.core.fleet import CleanupClass, IdentityRecord, StaleLease, Survey
+from synclease.core.outcomes import Failed, LeaseRemoved, Skipped, SweepResult, Swept
+from synclease.services.survey import judge_lease
+
+STEP_TIMEOUT_SECONDS = 1.0
+MAX_PARALLEL = 32
+LOCK_POLL_SECONDS = 0.01
+
+
+def _target(record: IdentityRecord, survey: Survey) -> Target | None:
+    if record.pid is None or record.process_start_time is None:
+        return None
+    entry = survey.lease_entry(record.instance_id) if record.lease_present else None
+    lease = entry.lease if entry else None
+    token = (
+        lease.token if lease is not None and lease.pid == record.pid and lease.port == record.port else None
+    )
+    return Target(record.pid, record.port, record.process_start_time, record.instance_id, token)
+
+
+def _failed(record: IdentityRecord, reason: str) -> Failed:
+    return Failed(record.pid, record.port, record.instance_id, reason)
+
+
+def _clean_one(
+    record: IdentityRecord, survey: Survey, ops: Ops, family_range: range
+) -> Swept | Failed | None:
+    """Escalate one candidate; None when it was gone before any step of ours took effect."""
+    target = _target(record, survey)
+    if target is None:
+        return _failed(record, "missing_pid" if record.pid is None else "unknown_start_time")
+    outcome = escalate(target, family_range, ops, STEP_TIMEOUT_SECONDS)
+    if not outcome.ok:
+        return _failed(record, outcome.failure or "unknown")
+    if outcome.path is None:
+        # Gone before any step of ours took effect (another sweep got there first, or it left by
+        # itself): neither swept by us nor a failure.
+        return None
+    if not port_closed_by(target.pid, target.port):
+        return _failed(record, "still_listening")
+    reason = "expired_lease" if record.skip_reason is None else record.skip_reason.value
+    return Swept(record.pid, record.port, record.instance_id, record.package_version, outcome.path, reason)
+
+
+def _remove_stale(
+    store: LeaseStore, verdict: StaleLease, survey: Survey, clock: Clock
+) -> LeaseRemoved | None:
+    """Re-judge right before deleting: the file is removed only if its holder is still provably gone."""
+    entry = survey.lease_entry(verdict.instance_id)
+    if entry is None:
+        return None
+    fresh = store.read_path(entry.path)
+    if fresh.lease is None or entry.lease is None or fresh.lease.token != entry.lease.token:
+        return None
+    again = judge_lease(store, fresh, set(), clock)
+    if not again.stale or not store.delete_stale(fresh):
+        return None
+    return LeaseRemoved(verdict.instance_id, verdict.pid, verdict.port, again.reason.value)
+
+
+def _drop_dead_lease(store: LeaseStore, path: Path, clock: Clock) -> None:
+    """After a kill the daemon could not delete its own lease: remove it once its holder lock is free.
+
+    A killed multi-threaded process shows as a zombie before its last thread has closed its files, so
+    the kernel may drop the lock a moment after the process looks gone: wait for it, bounded."""
+    entry = store.read_path(path)
+    if entry.lease is None or process.facts(entry.lease.pid).exists:
+        return
+    lock_path = store.root.holder_lock_path(entry.instance_id)
+    # None: no lock file, the PID proof stands; True: free. Only False (held) is waited on.
+    freed = poll(
+        clock,
+        lambda: True if probe_holder_lock(lock_path) is not False else None,
+        STEP_TIMEOUT_SECONDS,
+        LOCK_POLL_SECONDS,
+    )
+    if freed:
+        store.delete_stale(entry)
+
+
+def sweep(
+    survey: Survey,
+    store: LeaseStore,
+    clock: Clock,
+    classes: Collection[CleanupClass],
+    ops: Ops | None = None,
+) -> SweepResult:
+    """Clean records whose class is in ``classes`` (never ``never_touch``, never the singleton)."""
+    ops = ops or RealOps(clock)
+    family_range = range(
+        max(SYNC_PORT_RANGE.start, survey.ctx.port_range.start),
+        min(SYNC_PORT_RANGE.stop, survey.ctx.port_range.stop),
+    )
+    result = SweepResult()
+    chosen = [
+        r
+        for r in survey.orphans
+        if r.cleanup_class in classes and r.cleanup_class is not CleanupClass.NEVER_TOUCH
+    ]
+    result.skipped = [Skipped.of(r) for r in survey.orphans + survey.ignored if r not in chosen]
+    if chosen:
+        with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL, len(chosen))) as pool:
+            for item in pool.map(lambda r: _clean_one(r, survey, ops, family_range), chosen):
+                if isinstance(item, Swept):
+                    result.swept.append(item)
+                elif isinstance(item, Failed):
+                    result.failed.append(item)
+    for record in chosen:
+        entry = survey.lease_entry(record.instance_id) if record.lease_present else None
+        if entry is not None and entry.lease is not None and record.pid == entry.lease.pid:
+            _drop_dead_lease(store, entry.path, clock)
+    for verdict in survey.lease_verdicts:
+        if verdict.stale:
+            removed = _remove_stale(store, verdict, survey, clock)
+            if removed is not None:
+                result.leases_removed.append(removed)
+    return result
