@@ -19,19 +19,27 @@ from synclease.core.clock import Clock, Waitable
 
 
 class FakeClock:
-    def __init__(self) -> None:
+    """``tick``: each monotonic read moves time on by that much (to see a duration being measured);
+    ``wall_reads`` counts the reads of wall time."""
+
+    def __init__(self, *, tick: float = 0.0) -> None:
         self._lock = threading.Lock()
         self._now = datetime(2030, 1, 1, tzinfo=UTC)
         self._mono = 1000.0
+        self._tick = tick
         self.slept: list[float] = []
+        self.wall_reads = 0
 
     def now(self) -> datetime:
         with self._lock:
+            self.wall_reads += 1
             return self._now
 
     def monotonic(self) -> float:
         with self._lock:
-            return self._mono
+            value = self._mono
+            self._mono += self._tick
+            return value
 
     def advance(self, seconds: float) -> None:
         with self._lock:

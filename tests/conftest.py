@@ -70,15 +70,23 @@ def allocate_ports(size: int = BLOCK) -> range:
         time.sleep(0.5)
 
 
-def wait_for(predicate: Callable[[], Any], timeout: float = 10.0, interval: float = 0.02) -> Any:
-    """Poll ``predicate`` until it returns something truthy; fail the test at the deadline."""
+#: The one default bound of every wait in the tests.
+WAIT_SECONDS = 30.0
+
+
+def wait_for(
+    predicate: Callable[[], Any], timeout: float = WAIT_SECONDS, interval: float = 0.02, what: str = ""
+) -> Any:
+    """Poll ``predicate`` until it returns something truthy (and return that); fail at the deadline.
+
+    The interval is a polling period, not synchronisation: the predicate decides."""
     deadline = time.monotonic() + timeout
     while True:
         value = predicate()
         if value:
             return value
         if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s: {predicate}")
+            raise AssertionError(f"{what or predicate} not met within {timeout}s")
         time.sleep(interval)
 
 

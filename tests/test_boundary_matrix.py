@@ -10,10 +10,8 @@ health shape. Placement rotates in four rounds so that every kind stands on ever
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +22,7 @@ import pytest
 
 from synclease.adapters.root import scope_id_for
 from synclease.core.constants import DASHBOARD_PORT_RANGE, SYNC_PORT_RANGE
+from tests import neighbours
 from tests.conftest import Sandbox, get_health, port_free, wait_for
 from tests.test_dashboard import Dashboards, free_hint
 
@@ -33,7 +32,6 @@ EDGE_PORTS = (9399, 9400, 9449, 9450, 9236, 9237, 9336, 9337)
 KINDS = ("http", "sync", "raw", "dashboard")
 ENTRYPOINTS = ("sync_start", "reset", "reset_force", "dashboard_start")
 ROUNDS = range(len(KINDS))
-NEIGHBOUR = str(Path(__file__).with_name("neighbour.py"))
 
 
 def kind_at(index: int, round_: int) -> str:
@@ -88,10 +86,8 @@ def world(sandbox: Sandbox, tmp_path: Path) -> Iterator[tuple[Sandbox, Dashboard
 
 def _spawn_listener(box: Sandbox, kind: str, port: int, health: dict[str, Any] | None) -> Neighbour:
     log = box.root.parent / f"signals-{port}.log"
-    argv = [sys.executable, NEIGHBOUR, "impostor" if health else kind, str(port), str(log)]
-    if health:
-        argv.append(json.dumps(health))
-    proc = box.popen(argv, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL)
+    command = neighbours.argv("impostor" if health else kind, port, log, health, ignore=True)
+    proc = box.popen(command, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL)
     assert proc.stdout is not None and proc.stdout.readline().strip() == b"ready"
     return Neighbour(port, kind, proc.pid, psutil.Process(proc.pid).create_time(), False, log)
 

@@ -43,6 +43,7 @@ from synclease.daemons.dashboard.fleet_view import FleetView, fleet_document
 from synclease.daemons.dashboard.page import PAGE
 from synclease.services import dashboard
 from synclease.services.dashboard import cleanup
+from tests.clocks import FakeClock
 from tests.conftest import Sandbox, get_health, listening_pids, pid_alive, port_free, wait_for
 from tests.fakes import ScriptedOps
 
@@ -370,21 +371,10 @@ def test_host_header_guard(host: str | None, allowed: bool) -> None:
 # --- the fleet document without a server -------------------------------------------------------
 
 
-class StepClock:
-    def __init__(self) -> None:
-        self.t = 0.0
-
-    def now(self) -> datetime:
-        return datetime(2026, 3, 1, 10, 0, tzinfo=UTC)
-
-    def monotonic(self) -> float:
-        return self.t
-
-
 def test_fleet_document_never_creates_the_root(tmp_path: Path) -> None:
     root = tmp_path / "no-root-yet"
     env = {"SYNCLEASE_HOME": str(root), "SYNCLEASE_PORT_RANGE": "9446-9448"}
-    doc = fleet_document(env, StepClock())
+    doc = fleet_document(env, FakeClock())
     assert doc["schema_version"] == 2 and doc["daemon"] is None and doc["orphans"] == []
     assert doc["daemon_root"] == str(root)
     assert not root.exists()
@@ -393,7 +383,7 @@ def test_fleet_document_never_creates_the_root(tmp_path: Path) -> None:
 
 
 def test_fleet_view_caches_briefly_and_reports_errors(tmp_path: Path) -> None:
-    clock = StepClock()
+    clock = FakeClock()
     unsafe = tmp_path / "unsafe"
     unsafe.mkdir()
     unsafe.chmod(0o777)
@@ -402,7 +392,7 @@ def test_fleet_view_caches_briefly_and_reports_errors(tmp_path: Path) -> None:
     assert status == 503 and "writable" in doc["error"]
     unsafe.chmod(0o700)
     assert view.document()[0] == 503  # still the cached answer
-    clock.t += 5
+    clock.advance(5)
     assert view.document()[0] == 200
     unsafe.chmod(0o777)
     with pytest.raises(RootError):

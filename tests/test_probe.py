@@ -8,10 +8,8 @@ from __future__ import annotations
 import json
 import os
 import socket
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import SimpleNamespace
 from typing import Any
 
@@ -29,6 +27,8 @@ from synclease.adapters.process import (
 from synclease.core.fleet import Listener
 from synclease.core.health import parse_health
 from synclease.core.identity import same_start
+from tests.clocks import FakeClock
+from tests.neighbours import Reply, ReplyServer, silent_listener
 
 TEST_PORTS = range(9435, 9445)
 
@@ -58,35 +58,6 @@ def health_doc(port: int) -> dict[str, Any]:
 
 
 @dataclass
-class Reply:
-    status: int = 200
-    content_type: str = "application/json"
-    body: bytes = b"{}"
-
-
-class ReplyServer(ThreadingHTTPServer):
-    """A threaded loopback server whose ``/api/health`` reply each test sets."""
-
-    daemon_threads = True
-    reply = Reply()
-
-
-class Handler(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:
-        server = self.server
-        assert isinstance(server, ReplyServer)
-        reply = server.reply if self.path == "/api/health" else Reply(404, "text/html", b"<h1>no</h1>")
-        self.send_response(reply.status)
-        self.send_header("Content-Type", reply.content_type)
-        self.send_header("Content-Length", str(len(reply.body)))
-        self.end_headers()
-        self.wfile.write(reply.body)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
-@dataclass
 class Servers:
     http_port: int
     raw_port: int
@@ -96,8 +67,7 @@ class Servers:
     def answer(
         self, body: bytes | dict[str, Any], status: int = 200, content_type: str = "application/json"
     ) -> None:
-        data = json.dumps(body).encode() if isinstance(body, dict) else body
-        self.http.reply = Reply(status, content_type, data)
+        self.http.answer(body, status, content_type)
 
 
 def _free(port: int) -> bool:
@@ -116,33 +86,13 @@ def servers() -> Iterator[Servers]:
     if len(free) < 3:
         pytest.skip(f"needs 3 free ports in {TEST_PORTS.start}-{TEST_PORTS.stop - 1}, found {free}")
     http_port, raw_port, free_port = free[:3]
-    server = ReplyServer(("127.0.0.1", http_port), Handler)
-    server.reply = Reply(body=json.dumps(health_doc(http_port)).encode())
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    raw = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    server = ReplyServer(http_port, Reply(body=json.dumps(health_doc(http_port)).encode()))
+    raw = silent_listener(raw_port)  # never accepts: the kernel completes handshakes, nobody answers
     try:
-        thread.start()
-        raw.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        raw.bind(("127.0.0.1", raw_port))
-        raw.listen(8)  # never accepts: the kernel completes handshakes, nobody ever answers
         yield Servers(http_port, raw_port, free_port, server)
     finally:
         raw.close()
-        if thread.is_alive():
-            server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
-
-
-class FakeClock:
-    def __init__(self, *ticks: float) -> None:
-        self.ticks = list(ticks)
-
-    def now(self) -> Any:
-        raise AssertionError("the scan does not read wall time")
-
-    def monotonic(self) -> float:
-        return self.ticks.pop(0)
+        server.close()
 
 
 # --- the OS listener table ----------------------------------------------------------------------
@@ -253,7 +203,9 @@ def test_fetch_health_closed_port_and_silent_listener(servers: Servers) -> None:
 
 
 def test_scan_observes_each_listener_once(servers: Servers) -> None:
-    result = scan(TEST_PORTS, clock=FakeClock(100.0, 100.0375), health_timeout=0.2)
+    clock = FakeClock(tick=0.0375)
+    result = scan(TEST_PORTS, clock=clock, health_timeout=0.2)
+    assert clock.wall_reads == 0  # the scan does not read wall time
     by_port = {obs.port: obs for obs in result.observations}
     assert result.ports_scanned == len(TEST_PORTS)
     assert result.duration_ms == pytest.approx(37.5)

@@ -37,6 +37,7 @@ from synclease.core.fleet import CleanupClass
 from synclease.core.lease import LeaseRecord
 from synclease.services.survey import survey
 from synclease.services.sweep import sweep
+from tests import neighbours
 from tests.conftest import (
     Sandbox,
     get_health,
@@ -60,31 +61,6 @@ RESET_FORCE = "synclease auth doctor --reset --force"
 
 #: A stale daemon: serves health, never renews its 1 s lease, refuses the polite retire.
 STALE = {"SYNCLEASE_FAILPOINTS": "stall_heartbeat,ignore_retire", "SYNCLEASE_LEASE_TTL_SECONDS": "1"}
-
-HTTP_SERVER = r"""
-import http.server, sys
-port, body, ctype = int(sys.argv[1]), sys.argv[2].encode(), sys.argv[3]
-class Handler(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):
-        self.send_response(200)
-        self.send_header("Content-Type", ctype)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-    def log_message(self, *args):
-        pass
-http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler).serve_forever()
-"""
-
-RAW_TCP = r"""
-import signal, socket, sys
-sock = socket.socket()
-sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-sock.bind(("127.0.0.1", int(sys.argv[1])))
-sock.listen(64)
-while True:
-    signal.pause()
-"""
 
 IDLE_PROCESS = "import signal\nwhile True:\n    signal.pause()\n"
 
@@ -168,9 +144,15 @@ def stale_daemon(box: Sandbox, *args: str, env: dict[str, str] | None = None) ->
     return proc, serving(box, proc)
 
 
-def listener(box: Sandbox, script: str, port: int, *args: str) -> subprocess.Popen[bytes]:
+def listener(
+    box: Sandbox, kind: str, port: int, body: Any = None, ctype: str = ""
+) -> subprocess.Popen[bytes]:
+    """A neighbour process (:mod:`tests.neighbours`) on ``port``; a signal ends it (and is logged)."""
     assert port_free(port), f"port {port} is taken"
-    proc = box.popen([sys.executable, "-c", script, str(port), *args], stdin=subprocess.DEVNULL)
+    log = box.root.parent / f"signals-{port}.log"
+    proc = box.popen(
+        neighbours.argv(kind, port, log, body, ctype), stdout=subprocess.DEVNULL, stdin=subprocess.DEVNULL
+    )
 
     def up() -> bool:
         if proc.poll() is not None:
@@ -182,8 +164,7 @@ def listener(box: Sandbox, script: str, port: int, *args: str) -> subprocess.Pop
 
 
 def http_listener(box: Sandbox, port: int, body: Any, ctype: str = "application/json") -> Any:
-    text = body if isinstance(body, str) else json.dumps(body)
-    proc = listener(box, HTTP_SERVER, port, text, ctype)
+    proc = listener(box, "json", port, body, ctype)
     wait_for(lambda: httpc.get_json(port, "/api/health", 1.0).status == 200)
     return proc
 
@@ -467,7 +448,7 @@ def test_third_party_listeners_survive_reset_and_force(sandbox: Sandbox) -> None
         sandbox.ports[-3],
         {"daemon_family": "dashboard", "protocol_version": 1, "package_version": "3.2.4"},
     )
-    raw = listener(sandbox, RAW_TCP, sandbox.ports[-4])
+    raw = listener(sandbox, "silent", sandbox.ports[-4])
     expected = {
         web.pid: "third_party",
         api.pid: "third_party",
@@ -591,7 +572,7 @@ def test_reset_spares_operator_required_force_cleans_them_never_touch_survives_b
     theirs = sandbox_factory("theirs")
     top = list(reversed(box.ports))
     web = http_listener(box, top[0], "<html>hello</html>", "text/html")
-    raw = listener(box, RAW_TCP, top[1])
+    raw = listener(box, "silent", top[1])
     legacy = http_listener(box, top[2], LEGACY_SHAPED)
     foreign = spawn(
         theirs, env={"SYNCLEASE_PORT_RANGE": f"{top[3]}-{top[3]}", "SYNCLEASE_PORT_HINT": str(top[3])}
@@ -723,7 +704,7 @@ def test_doctor_without_reset_changes_nothing(sandbox_factory: Callable[..., San
     pile = version_pile(box, "--replace")
     wedged, wedged_lease = stale_daemon(box, "--managed")
     no_lease = http_listener(box, box.ports[-1], SYNC_SHAPED)
-    raw = listener(box, RAW_TCP, box.ports[-2])
+    raw = listener(box, "silent", box.ports[-2])
     bystander = box.popen([sys.executable, "-c", IDLE_PROCESS], stdin=subprocess.DEVNULL)
     write_lease(box, pid=bystander.pid, start=1.0, port=box.ports[-3])
     dead = box.popen([sys.executable, "-c", "pass"])

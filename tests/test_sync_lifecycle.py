@@ -13,6 +13,7 @@ import pytest
 
 from synclease.adapters import http_client as httpc
 from tests.conftest import Sandbox, get_health, hold_a_batch, login, pid_alive, renewed_past, wait_for
+from tests.neighbours import blocked_ports
 from tests.receiver import Receiver
 
 pytestmark = pytest.mark.live
@@ -150,20 +151,8 @@ def test_control_endpoints_need_the_token(sandbox: Sandbox) -> None:
 
 def test_daemon_that_dies_at_start_is_reported_with_its_log_tail(sandbox: Sandbox) -> None:
     """Every port of the sandbox's range is taken, so the spawned daemon exits at once."""
-    import socket
-
-    blockers = []
-    try:
-        for port in sandbox.ports:
-            sock = socket.socket()
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # ignore TIME_WAIT leftovers
-            sock.bind(("127.0.0.1", port))
-            sock.listen()
-            blockers.append(sock)
+    with blocked_ports(sandbox.ports):
         proc = sandbox.cli("sync", "start")
-    finally:
-        for sock in blockers:
-            sock.close()
     assert proc.returncode == 1
     assert "exited with code" in proc.stderr  # failed fast, not at the health deadline
     assert "no free loopback port" in proc.stderr  # the log tail

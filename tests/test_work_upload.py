@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import socket
-import threading
 from collections.abc import Iterator
 
 import pytest
 
 from synclease.adapters.upload import UploadOutcome, upload_batch
 from synclease.core.events import Event, classify_status, encode_batch
+from tests.neighbours import RawResponder
 from tests.receiver import RESERVED_PORTS, Receiver
 
 TOKEN = "tok-SECRET-77a1c0ffee"
@@ -143,30 +142,6 @@ def test_bad_server_url_is_an_outcome(url: str) -> None:
     assert TOKEN not in outcome.reason
 
 
-class HostileServer:
-    """Answers every connection with a fixed raw response (e.g. a reason phrase echoing the token)."""
-
-    def __init__(self, response: bytes) -> None:
-        self.response = response
-        self.sock = socket.create_server(("127.0.0.1", 0))
-        self.port = self.sock.getsockname()[1]
-        self.thread = threading.Thread(target=self._serve, daemon=True)
-        self.thread.start()
-
-    def _serve(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            with conn:
-                conn.recv(65536)
-                conn.sendall(self.response)
-
-    def close(self) -> None:
-        self.sock.close()
-
-
 @pytest.mark.parametrize(
     ("response", "kind"),
     [
@@ -177,7 +152,7 @@ class HostileServer:
     ],
 )
 def test_hostile_answers_never_raise_nor_leak_the_token(response: bytes, kind: str) -> None:
-    server = HostileServer(response)
+    server = RawResponder(response)
     try:
         outcome = upload_batch(f"http://127.0.0.1:{server.port}", TOKEN, events(), timeout=5)
     finally:
@@ -188,7 +163,7 @@ def test_hostile_answers_never_raise_nor_leak_the_token(response: bytes, kind: s
 
 
 def test_retry_after_is_read_on_retryable_answers() -> None:
-    server = HostileServer(b"HTTP/1.1 503 Busy\r\nRetry-After: 7\r\nContent-Length: 0\r\n\r\n")
+    server = RawResponder(b"HTTP/1.1 503 Busy\r\nRetry-After: 7\r\nContent-Length: 0\r\n\r\n")
     try:
         outcome = upload_batch(f"http://127.0.0.1:{server.port}", TOKEN, events(), timeout=5)
     finally:

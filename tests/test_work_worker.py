@@ -13,8 +13,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -29,24 +28,17 @@ from synclease.core.clock import Clock, from_wire
 from synclease.core.session import Session, new_session
 from synclease.daemons.sync.worker import SyncWorker
 from tests.clocks import FakeClock, RecordingClock
+from tests.conftest import wait_for
 from tests.receiver import Receiver
 
 TOKEN = "tok-SECRET-worker-0b5e"
 STATUS_KEYS = {"running", "queue_depth", "last_sync", "consecutive_failures", "auth_problem"}
 
 
-def wait_for(predicate: Callable[[], bool], timeout: float = 30.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.002)  # polling interval, not synchronisation: the predicate decides
-
-
 def drained(worker: SyncWorker, queue: EventQueue, timeout: float = 30.0) -> None:
     """Wait until the queue is empty *and* the worker has settled its last batch (status updated)."""
-    wait_for(lambda: queue.depth() == 0, timeout, "queue drained")
-    wait_for(lambda: not worker.in_flight(), timeout, "the last batch to settle")
+    wait_for(lambda: queue.depth() == 0, timeout, what="queue drained")
+    wait_for(lambda: not worker.in_flight(), timeout, what="the last batch to settle")
 
 
 def claimed(path: Path) -> dict[str | None, int]:
