@@ -1,4 +1,4 @@
-"""Measure the performance targets of BRIEF section 11 with live daemons. Prints a table, writes JSON.
+"""Measure the performance targets (benchmarks/README.md) with live daemons. Prints a table, writes JSON.
 
 Run on an otherwise idle machine, with nothing else on the sync range:
 

@@ -1,4 +1,4 @@
-"""The wall between the families, proven live (BRIEF §2, §10; issue 6).
+"""The wall between the families, proven live (ADR 0005).
 
 For each cleanup entrypoint (sync startup reaper, ``auth doctor --reset``, ``--reset --force``,
 dashboard start cleanup) and each neighbour kind (a real sync daemon, a real dashboard, a third-party

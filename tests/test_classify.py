@@ -569,7 +569,7 @@ def _close(a: float | None, b: float | None) -> bool:
 
 
 def every_proof_holds(obs: Observation, ctx: FleetContext) -> bool:
-    """The oracle, written from BRIEF section 7 without the classifier's code."""
+    """The oracle, written from the classification table (ADR 0003) without the classifier's code."""
     report, listener = obs.health, obs.listener
     if obs.port not in ctx.port_range or report is None or report.family != "sync":
         return False
