@@ -77,11 +77,15 @@ def lease_tokens(*boxes: Sandbox) -> set[str]:
 
 
 def doctor(
-    box: Sandbox, *args: str, ok: tuple[int, ...] = (0,), others: tuple[Sandbox, ...] = ()
+    box: Sandbox,
+    *args: str,
+    ok: tuple[int, ...] = (0,),
+    others: tuple[Sandbox, ...] = (),
+    env: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """``synclease auth doctor [args] --json`` in ``box``: exit code checked, schema-valid, no token."""
     tokens = lease_tokens(box, *others)
-    proc = box.cli("auth", "doctor", *args, "--json")
+    proc = box.cli("auth", "doctor", *args, "--json", env=env)
     tokens |= lease_tokens(box, *others)
     assert proc.returncode in ok, f"exit {proc.returncode}: {proc.stderr}"
     doc = json.loads(proc.stdout)
@@ -307,14 +311,17 @@ def test_reset_sweeps_the_stale_version_pile(sandbox_factory: Callable[..., Sand
         assert box.leases() == [] and box.listeners() == {}
 
 
-def test_sigterm_ignoring_daemon_is_swept_via_kill(sandbox: Sandbox) -> None:
+@pytest.mark.parametrize("signaller", ["pidfd", "no_pidfd"])
+def test_sigterm_ignoring_daemon_is_swept_via_kill(sandbox: Sandbox, signaller: str) -> None:
+    """Both signalling variants of the process adapter: through a pidfd, and re-check then kill."""
     proc, lease = stale_daemon(
         sandbox, "--managed", env={"SYNCLEASE_FAILPOINTS": "ignore_retire,ignore_sigterm,stall_heartbeat"}
     )
     wait_expired(sandbox, lease)
     assert [o["cleanup_class"] for o in doctor(sandbox)["orphans"]] == ["safe_auto"]
 
-    result = doctor(sandbox, "--reset")["reset_result"]
+    variant = {"SYNCLEASE_FAILPOINTS": "no_pidfd"} if signaller == "no_pidfd" else None
+    result = doctor(sandbox, "--reset", env=variant)["reset_result"]
     assert result["failed"] == []
     assert [(s["pid"], s["port"], s["cleanup_path"]) for s in result["swept"]] == [
         (proc.pid, lease["port"], "kill")

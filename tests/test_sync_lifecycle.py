@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -12,7 +13,17 @@ import jsonschema
 import pytest
 
 from synclease.adapters import http_client as httpc
-from tests.conftest import Sandbox, get_health, hold_a_batch, login, pid_alive, renewed_past, wait_for
+from synclease.adapters.queue import EventQueue
+from tests.conftest import (
+    Sandbox,
+    get_health,
+    hold_a_batch,
+    lease_of,
+    login,
+    pid_alive,
+    renewed_past,
+    wait_for,
+)
 from tests.neighbours import blocked_ports
 from tests.receiver import Receiver
 
@@ -166,6 +177,32 @@ def test_sigterm_retires_gracefully(sandbox: Sandbox) -> None:
     assert daemon.wait(timeout=10) == 0
     assert "retired reason=signal" in daemon.log_path.read_text()  # type: ignore[attr-defined]
     assert sandbox.leases() == []
+
+
+def test_a_second_signal_cuts_the_drain_short_but_still_retires_and_releases_the_batch(
+    sandbox: Sandbox, rx: Receiver
+) -> None:
+    login(sandbox, rx)
+    daemon = sandbox.run_daemon()
+    wait_for(lambda: live_daemon_ports(sandbox))
+    pushed = hold_a_batch(sandbox, rx)  # reuses the foreground daemon: its upload is now held
+    assert pushed["daemon"]["pid"] == daemon.pid
+    instance_id = sandbox.leases()[0]["instance_id"]
+
+    daemon.send_signal(signal.SIGTERM)
+    wait_for(lambda: lease_of(sandbox, instance_id) and lease_of(sandbox, instance_id)["state"] == "draining")
+    assert daemon.poll() is None  # the first signal drains: work in flight is not abandoned
+    daemon.send_signal(signal.SIGTERM)
+    assert daemon.wait(timeout=15) == 0
+    log = daemon.log_path.read_text()  # type: ignore[attr-defined]
+    assert "second signal: drain cut short" in log and "retired reason=signal" in log
+    assert sandbox.leases() == [] and not (sandbox.root / "sync.singleton.json").exists()
+    # Nothing lost: the batch it held was released, so any daemon may claim it at once.
+    released = []
+    for path in sorted((sandbox.root / "queue").glob("*.sqlite3")):
+        with EventQueue(path) as queue:
+            released += [event.id for event in queue.claim_batch("check", 10, 30.0)]
+    assert released == pushed["ids"]
 
 
 def test_bad_environment_is_one_clear_line(sandbox: Sandbox) -> None:

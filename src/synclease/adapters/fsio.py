@@ -2,8 +2,9 @@
 
 Writes: temp file in the same directory (0600, O_EXCL), write, fsync, ``os.replace``, fsync the directory.
 Reads: never follow a symlink, refuse non-regular files, foreign owners, group/world access and
-oversized files. Problems are :class:`UnsafeFileError` with a short machine ``reason``. Every record
-and log the project keeps goes through here (SQLite opens its own database file, after the same checks).
+oversized files. Problems are :class:`UnsafeFileError` with a short machine ``reason``. Every JSON
+record the project keeps is written and read here (SQLite opens its own database file after the same
+checks; daemon logs are opened append-only without following a link, in :mod:`.spawn`).
 """
 
 from __future__ import annotations

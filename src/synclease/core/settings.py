@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from synclease.core import constants
 from synclease.core.errors import BadInputError
 
-KNOWN_FAILPOINTS = frozenset({"stall_heartbeat", "ignore_retire", "ignore_sigterm"})
+KNOWN_FAILPOINTS = frozenset({"stall_heartbeat", "ignore_retire", "ignore_sigterm", "no_pidfd"})
 
 
 @dataclass(frozen=True)
