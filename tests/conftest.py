@@ -29,7 +29,20 @@ import pytest
 from synclease.core.clock import from_wire
 from tests.receiver import Receiver
 
-GENERAL_PORTS = range(9401, 9449)  # 9400 and 9449 are left to the boundary matrix
+
+def _general_ports() -> range:
+    """9401-9448 (9400 and 9449 are left to the boundary matrix), or the ``LO-HI`` sub-range named by
+    ``SYNCLEASE_TEST_PORTS``, so two runs on one machine can each keep to their own ports."""
+    raw = os.environ.get("SYNCLEASE_TEST_PORTS", "").strip()
+    if not raw:
+        return range(9401, 9449)
+    lo, _, hi = raw.partition("-")
+    ports = range(int(lo), int(hi) + 1)
+    assert ports.start >= 9401 and ports.stop <= 9449, f"SYNCLEASE_TEST_PORTS={raw} is outside 9401-9448"
+    return ports
+
+
+GENERAL_PORTS = _general_ports()
 BLOCK = 4
 PORT_WAIT_SECONDS = 60.0
 _random = random.Random()
@@ -66,7 +79,10 @@ def allocate_ports(size: int = BLOCK) -> range:
         if block is not None:
             return block
         if time.monotonic() > deadline:
-            pytest.skip(f"no free block of {size} test ports in 9401-9448 within {PORT_WAIT_SECONDS:.0f}s")
+            pytest.skip(
+                f"no free block of {size} test ports in {GENERAL_PORTS.start}-{GENERAL_PORTS.stop - 1} "
+                f"within {PORT_WAIT_SECONDS:.0f}s"
+            )
         time.sleep(0.5)
 
 

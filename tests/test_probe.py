@@ -1,4 +1,4 @@
-"""The probe against real loopback sockets of this test process, on ports 9435-9444 only.
+"""The probe against real loopback sockets of this test process, on a block of test ports.
 
 Nothing here binds anything but 127.0.0.1, and nothing signals any process.
 """
@@ -28,9 +28,11 @@ from synclease.core.fleet import Listener
 from synclease.core.health import parse_health
 from synclease.core.identity import same_start
 from tests.clocks import FakeClock
+from tests.conftest import GENERAL_PORTS
 from tests.neighbours import Reply, ReplyServer, silent_listener
 
-TEST_PORTS = range(9435, 9445)
+#: The top ten ports of this run's test range (only their free ones are bound).
+TEST_PORTS = range(GENERAL_PORTS.stop - 10, GENERAL_PORTS.stop)
 
 
 def health_doc(port: int) -> dict[str, Any]:
