@@ -27,6 +27,9 @@ class ScriptedOps:
     signalled: list[tuple[int, CleanupPath]] = field(default_factory=list)
     gone: bool = False
 
+    def veto(self, target: Target, step: CleanupPath) -> str | None:
+        return None
+
     def retire(self, target: Target) -> bool:
         self.log.append("retire")
         if self.accepts_retire and self.exits_after == "retire":
@@ -63,6 +66,9 @@ class RecordingOps:
         self.after_retire = after_retire
         self.signals: list[CleanupPath] = []
         self.refused: list[CleanupPath] = []
+
+    def veto(self, target: Target, step: CleanupPath) -> str | None:
+        return self.real.veto(target, step)
 
     def retire(self, target: Target) -> bool:
         accepted = self.real.retire(target)

@@ -64,6 +64,7 @@ def test_never_idle_while_work_is_in_flight() -> None:
     [
         ({"superseded": True}, Reason.SUPERSEDED),
         ({"lease_still_ours": False}, Reason.LEASE_REVOKED),
+        ({"root_gone": True}, Reason.ROOT_GONE),
         ({"retire_requested": True}, Reason.RETIRE_REQUESTED),
         ({"shutdown_requested": True}, Reason.SHUTDOWN_REQUESTED),
         ({"signalled": True}, Reason.SIGNAL),

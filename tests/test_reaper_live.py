@@ -87,7 +87,7 @@ def doctor(
     tokens = lease_tokens(box, *others)
     proc = box.cli("auth", "doctor", *args, "--json", env=env)
     tokens |= lease_tokens(box, *others)
-    assert proc.returncode in ok, f"exit {proc.returncode}: {proc.stderr}"
+    assert proc.returncode in ok, f"exit {proc.returncode}: {proc.stderr} {proc.stdout[-3000:]}"
     doc = json.loads(proc.stdout)
     errors = sorted(VALIDATOR.iter_errors(doc), key=lambda e: list(e.absolute_path))
     assert not errors, "\n".join(f"{list(e.absolute_path)}: {e.message}" for e in errors[:5])
@@ -530,7 +530,7 @@ def test_process_that_survives_everything_is_failed(
     store = store_of(sandbox)
     ops = RecordingOps(refuse_pid=proc.pid)
     result = sweep(
-        survey(store, SYSTEM_CLOCK, sandbox.ports), store, SYSTEM_CLOCK, {CleanupClass.SAFE_AUTO}, ops
+        survey(store, SYSTEM_CLOCK, sandbox.ports), store, SYSTEM_CLOCK, {CleanupClass.SAFE_AUTO}, ops=ops
     )
     assert [f.to_json() for f in result.failed] == [
         {
@@ -549,12 +549,14 @@ def test_process_that_survives_everything_is_failed(
     for name, value in sandbox.env.items():
         if name.startswith("SYNCLEASE_"):
             monkeypatch.setenv(name, value)
-    from synclease.cli import auth_doctor
     from synclease.cli.main import main
+    from synclease.services import reset
 
-    real_sweep = auth_doctor.sweep
+    real_sweep = reset.sweep
     monkeypatch.setattr(
-        auth_doctor, "sweep", lambda found, st, clock, classes: real_sweep(found, st, clock, classes, ops)
+        reset,
+        "sweep",
+        lambda found, st, clock, classes, **kw: real_sweep(found, st, clock, classes, **{**kw, "ops": ops}),
     )
     capsys.readouterr()
     assert main(["auth", "doctor", "--reset", "--json"]) == 1
@@ -685,8 +687,8 @@ def test_two_sweeps_of_one_pile_report_only_what_each_did(sandbox: Sandbox) -> N
     # returns only once the target has closed its port (it is then exiting).
     follower = RecordingOps(after_retire=closed)
     with ThreadPoolExecutor(max_workers=2) as pool:
-        second = pool.submit(sweep, second_view, store, SYSTEM_CLOCK, {CleanupClass.SAFE_AUTO}, follower)
-        first = pool.submit(sweep, first_view, store, SYSTEM_CLOCK, {CleanupClass.SAFE_AUTO}, RealOps())
+        second = pool.submit(sweep, second_view, store, SYSTEM_CLOCK, {CleanupClass.SAFE_AUTO}, ops=follower)
+        first = pool.submit(sweep, first_view, store, SYSTEM_CLOCK, {CleanupClass.SAFE_AUTO}, ops=RealOps())
         leader, late = first.result(timeout=60), second.result(timeout=60)
     assert sorted((s.pid, s.cleanup_path.value) for s in leader.swept) == sorted(
         (proc.pid, "terminate") for proc, _ in pile

@@ -200,8 +200,14 @@ def test_receiver_down_events_stay_queued_then_drain_when_back(sandbox: Sandbox,
     assert sync["queue_depth"] == 150 and sync["last_sync"] is None and sync["auth_problem"] is False
     assert disk_depth(sandbox) == 150
     # Backoff grows: the daemon logs each failure with its next delay.
-    delays = [float(d) for d in re.findall(r"next try in ([0-9.]+)s", sandbox.logs())]
-    assert len(delays) >= 3 and delays[0] < delays[1] < delays[2], delays
+    # (The log line of a failure is written just after its count is: wait for the lines too.)
+    delays = wait_for(
+        lambda: (
+            len(found := [float(d) for d in re.findall(r"next try in ([0-9.]+)s", sandbox.logs())]) >= 3
+            and found
+        )
+    )
+    assert delays[0] < delays[1] < delays[2], delays
     assert rx.accepted_total == 0
 
     rx.start()  # back, on the same port

@@ -20,7 +20,7 @@ import psutil
 
 from synclease.adapters.environment import failpoint
 from synclease.core.fleet import Listener
-from synclease.core.identity import ProcessFacts
+from synclease.core.identity import ProcessFacts, StartStamp
 
 #: Listening addresses a connection to 127.0.0.1 can reach, best first: a specific loopback bind wins
 #: over a wildcard one on the same port (that is what the kernel routes to).
@@ -30,21 +30,60 @@ REACHABLE_ADDRESSES: Mapping[str, int] = {"127.0.0.1": 0, "::ffff:127.0.0.1": 0,
 # --- what the OS says of one PID ----------------------------------------------------------------
 
 
+@functools.cache
+def boot_id() -> str | None:
+    """This boot's id (Linux), else None."""
+    try:
+        with open("/proc/sys/kernel/random/boot_id", encoding="ascii") as handle:
+            return handle.read(64).strip() or None
+    except OSError:
+        return None
+
+
+def start_ticks(pid: int) -> int | None:
+    """The process's start in clock ticks since boot (Linux ``/proc/<pid>/stat`` field 22), else None.
+
+    Unlike a wall-clock start time it does not move when the clock is stepped."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            raw = handle.read(4096)
+    except OSError:
+        return None
+    fields = raw[raw.rfind(b")") + 2 :].split()
+    try:
+        return int(fields[19])
+    except (IndexError, ValueError):
+        return None
+
+
 def facts(pid: int) -> ProcessFacts:
-    """Exists (a zombie does not: it holds no lock and its PID is not yet reusable), start time."""
+    """Exists (a zombie does not: it holds no lock and its PID is not yet reusable), start, uid."""
     try:
         proc = psutil.Process(pid)
         if proc.status() == psutil.STATUS_ZOMBIE:
             return ProcessFacts(exists=False)
-        return ProcessFacts(exists=True, start_time=proc.create_time())
+        created = proc.create_time()
+        ticks = start_ticks(pid)
+        try:
+            uid: int | None = proc.uids().effective
+        except (psutil.AccessDenied, AttributeError):
+            uid = None
+        return ProcessFacts(True, created, ticks, boot_id() if ticks is not None else None, uid)
     except psutil.NoSuchProcess:
         return ProcessFacts(exists=False)
     except (psutil.AccessDenied, psutil.ZombieProcess, OSError):
         return ProcessFacts(exists=True, start_time=None)
 
 
+def own_start() -> StartStamp:
+    """This process's start, as its own lease and self-report record it."""
+    found = facts(os.getpid())
+    assert found.start is not None
+    return found.start
+
+
 def own_start_time() -> float:
-    return psutil.Process(os.getpid()).create_time()
+    return own_start().epoch
 
 
 def listens_on(pid: int, port: int) -> bool | None:
@@ -64,11 +103,17 @@ def listens_on(pid: int, port: int) -> bool | None:
 # --- which PID listens on which port ------------------------------------------------------------
 
 
-def _start_time(pid: int, cache: dict[int, float | None]) -> float | None:
+def _with_facts(listener: Listener, cache: dict[int, ProcessFacts]) -> Listener:
+    """The listener with its process's start and uid filled in (facts read once per PID)."""
+    pid = listener.pid
+    if pid is None:
+        return listener
     if pid not in cache:
-        found = facts(pid)
-        cache[pid] = found.start_time if found.exists else None
-    return cache[pid]
+        cache[pid] = facts(pid)
+    found = cache[pid]
+    if not found.exists:
+        return Listener(listener.port, pid)
+    return Listener(listener.port, pid, found.start_time, found.start_ticks, found.boot_id, found.uid)
 
 
 def _listening_on(conn: Any, ports: range) -> tuple[int, int] | None:
@@ -118,11 +163,8 @@ def read_listener_table(ports: range) -> tuple[dict[int, Listener], str | None]:
     except (psutil.Error, OSError) as exc:
         return {}, f"unreadable:{type(exc).__name__}"
     table = build_listener_table(connections, ports)
-    cache: dict[int, float | None] = {}
-    for port, entry in table.items():
-        if entry.pid is not None:
-            table[port] = Listener(port, entry.pid, _start_time(entry.pid, cache))
-    return table, None
+    cache: dict[int, ProcessFacts] = {}
+    return {port: _with_facts(entry, cache) for port, entry in table.items()}, None
 
 
 def listener_table(ports: range) -> dict[int, Listener]:
@@ -136,7 +178,7 @@ def verify_listener(port: int, candidates: Collection[int]) -> Listener:
     confirmed = [pid for pid in sorted(set(candidates)) if listens_on(pid, port)]
     if len(confirmed) != 1:
         return Listener(port)
-    return Listener(port, confirmed[0], _start_time(confirmed[0], {}))
+    return _with_facts(Listener(port, confirmed[0]), {})
 
 
 # --- signalling the process we checked ----------------------------------------------------------

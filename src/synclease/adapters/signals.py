@@ -4,6 +4,8 @@ for the process to be gone."""
 
 from __future__ import annotations
 
+import os
+
 from synclease.adapters import http_client, process
 from synclease.adapters.clock import SYSTEM_CLOCK
 from synclease.core.clock import Clock, poll
@@ -17,6 +19,12 @@ POLL_SECONDS = 0.02
 def process_gone(target: Target) -> bool:
     """Gone = no such process, a zombie, or the PID now belongs to a process with another start time."""
     return is_gone(target.start_time, process.facts(target.pid))
+
+
+def not_ours(pid: int) -> bool:
+    """The process runs under another effective uid (root included, when we are not root)."""
+    uid = process.facts(pid).uid
+    return uid is not None and uid != os.geteuid()
 
 
 def port_closed_by(pid: int, port: int) -> bool:
@@ -37,8 +45,12 @@ class RealOps:
         reply = http_client.post(target.port, self.retire_path, target.token, RETIRE_REQUEST_TIMEOUT_SECONDS)
         return reply.ok
 
+    def veto(self, target: Target, step: CleanupPath) -> str | None:
+        """Never a process of another user: as root, only root's own daemons are touched."""
+        return "not_ours" if not_ours(target.pid) else None
+
     def still_same(self, target: Target) -> bool:
-        if process_gone(target):
+        if process_gone(target) or not_ours(target.pid):
             return False
         return process.listens_on(target.pid, target.port) is True
 

@@ -1,8 +1,8 @@
 """``synclease auth doctor [--json] [--reset [--force]]``.
 
 Without ``--reset`` it only reads: it never signals, deletes or creates anything. With ``--reset`` it
-takes the singleton lock (so it never races a CLI that is spawning a daemon), sweeps ``safe_auto``
-daemons and stale leases, and ``operator_required`` ones only with ``--force`` or an interactive yes.
+sweeps ``safe_auto`` daemons and stale leases, and ``operator_required`` ones only with ``--force`` or
+an interactive yes (:mod:`synclease.services.reset`).
 """
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ from typing import Any
 from synclease.cli import context
 from synclease.cli.output import emit_json
 from synclease.core.errors import BadInputError
-from synclease.core.fleet import CleanupClass, IdentityRecord
+from synclease.core.fleet import IdentityRecord
 from synclease.services import doctor
+from synclease.services.reset import reset as sweep_fleet
 from synclease.services.survey import survey
-from synclease.services.sweep import sweep
 
 
 def _show(doc: dict[str, Any], as_json: bool) -> None:
@@ -45,15 +45,9 @@ def run(as_json: bool, reset: bool, force: bool) -> int:
     if not reset:
         _show(doctor.render(ctx.root, survey(store, ctx.clock, port_range), ctx.clock), as_json)
         return 0
-    with store.singleton_lock():
-        before = survey(store, ctx.clock, port_range)
-        classes = {CleanupClass.SAFE_AUTO}
-        manual = [r for r in before.orphans if r.cleanup_class is CleanupClass.OPERATOR_REQUIRED]
-        interactive = not as_json and sys.stdin.isatty()
-        if force or (manual and interactive and _confirm(manual)):
-            classes.add(CleanupClass.OPERATOR_REQUIRED)
-        result = sweep(before, store, ctx.clock, classes)
-        doc = doctor.render(ctx.root, survey(store, ctx.clock, port_range), ctx.clock)
-    doc["reset_result"] = result.to_json()
+    interactive = not as_json and sys.stdin.isatty()
+    done = sweep_fleet(store, ctx.clock, port_range, force=force, confirm=_confirm if interactive else None)
+    doc = doctor.render(ctx.root, done.after, ctx.clock)
+    doc["reset_result"] = done.result.to_json()
     _show(doc, as_json)
-    return 1 if result.failed else 0
+    return 1 if done.result.failed else 0

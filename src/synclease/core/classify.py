@@ -118,6 +118,9 @@ def _record(ev: Evidence, cleanup_class: CleanupClass, reason: SkipReason | None
         port=ev.obs.port,
         pid=ev.listener.pid,
         process_start_time=ev.listener.pid_start_time,
+        process_start_ticks=ev.listener.pid_start_ticks,
+        boot_id=ev.listener.boot_id,
+        work_in_flight=bool(ev.report is not None and ev.report.work_in_flight),
         daemon_family=family,
         instance_id=getattr(described, "instance_id", None),
         protocol_version=getattr(described, "protocol_version", None),
@@ -196,7 +199,7 @@ def judge_orphan_lease(
             reason=LeaseVerdictReason.UNREADABLE,
             problem=entry.problem,
         )
-    verdict = judge_holder(lease.process_start_time, lock_free, process)
+    verdict = judge_holder(lease.start, lock_free, process)
     return StaleLease(
         instance_id=entry.instance_id,
         path=entry.path,

@@ -16,6 +16,7 @@ from synclease.core.clock import to_wire
 from synclease.core.codec import MAX_PID, MAX_START_TIME, CodecError, Strict, check_header, dump, load_object
 from synclease.core.constants import DASHBOARD, DASHBOARD_PORT_RANGE, LOOPBACK
 from synclease.core.health import Claim
+from synclease.core.identity import StartStamp
 
 DASHBOARD_SCHEMA = "synclease.dashboard"
 DASHBOARD_SCHEMA_VERSION = 1
@@ -39,6 +40,12 @@ class DashboardRecord:
     started_at: datetime
     package_version: str
     token: str = field(repr=False)
+    process_start_ticks: int | None = None
+    boot_id: str | None = None
+
+    @property
+    def start(self) -> StartStamp:
+        return StartStamp(self.process_start_time, self.process_start_ticks, self.boot_id)
 
     @property
     def url(self) -> str:
@@ -51,7 +58,7 @@ class DashboardRecord:
             family=FAMILY,
             pid=self.pid,
             port=self.port,
-            process_start_time=self.process_start_time,
+            process_start_time=self.start,
             project=self.project,
         )
 
@@ -111,6 +118,8 @@ def encode(record: DashboardRecord) -> bytes:
             "started_at": to_wire(record.started_at),
             "package_version": record.package_version,
             "token": record.token,
+            "process_start_ticks": record.process_start_ticks,
+            "boot_id": record.boot_id,
         }
     )
 
@@ -133,4 +142,6 @@ def decode(data: bytes) -> DashboardRecord:
         started_at=fields.time("started_at"),
         package_version=fields.text("package_version", 64),
         token=fields.text("token", MAX_TOKEN_CHARS),
+        process_start_ticks=fields.optional_integer("process_start_ticks", 0, 2**62),
+        boot_id=fields.optional_text("boot_id", 64),
     )

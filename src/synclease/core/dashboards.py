@@ -20,6 +20,7 @@ from synclease.core.dashboard_record import FAMILY, DashboardRecord
 from synclease.core.escalate import Outcome
 from synclease.core.evidence import listener_mismatches
 from synclease.core.fleet import Observation
+from synclease.core.identity import StartStamp
 
 
 class Verdict(enum.StrEnum):
@@ -60,7 +61,7 @@ def judge(obs: Observation, project: str, recorded: DashboardRecord | None, own_
         return Verdict.RECORDED_DASHBOARD
     if listener.pid is None:
         return Verdict.MISSING_PID
-    if listener_mismatches(health.pid, health.port, health.process_start_time, listener):
+    if listener_mismatches(health.pid, health.port, health.start, listener):
         return Verdict.IDENTITY_MISMATCH
     if listener.pid == own_pid:
         return Verdict.SELF
@@ -72,7 +73,7 @@ class Judged:
     port: int
     pid: int | None
     verdict: Verdict
-    start_time: float | None = None
+    start_time: StartStamp | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {"port": self.port, "pid": self.pid, "reason": self.verdict.value}
@@ -104,8 +105,6 @@ def judge_all(
     observations: Sequence[Observation], project: str, recorded: DashboardRecord | None, own_pid: int
 ) -> list[Judged]:
     return [
-        Judged(
-            obs.port, obs.listener.pid, judge(obs, project, recorded, own_pid), obs.listener.pid_start_time
-        )
+        Judged(obs.port, obs.listener.pid, judge(obs, project, recorded, own_pid), obs.listener.start)
         for obs in observations
     ]

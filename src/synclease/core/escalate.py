@@ -12,6 +12,8 @@ import enum
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from synclease.core.identity import Start
+
 
 class CleanupPath(enum.StrEnum):
     HTTP_RETIRE = "http_retire"
@@ -28,7 +30,7 @@ class CleanupPath(enum.StrEnum):
 class Target:
     pid: int
     port: int
-    start_time: float
+    start_time: Start
     instance_id: str | None
     #: The lease's control token, for the polite step; None skips it.
     token: str | None = field(repr=False)
@@ -36,18 +38,26 @@ class Target:
 
 @dataclass(frozen=True)
 class Outcome:
+    """``path``: the step after which the process was gone; ``failure``: why it could not be ended;
+    ``vetoed``: why the ladder stopped on purpose before a step (the process was left alone)."""
+
     target: Target
     path: CleanupPath | None
     failure: str | None = None
+    vetoed: str | None = None
 
     @property
     def ok(self) -> bool:
-        return self.failure is None
+        return self.failure is None and self.vetoed is None
 
 
 class Ops(Protocol):
     def retire(self, target: Target) -> bool:
         """Ask politely over HTTP with the token; True if the daemon accepted."""
+        ...
+
+    def veto(self, target: Target, step: CleanupPath) -> str | None:
+        """A reason not to take ``step`` now (e.g. ``not_ours``, ``lease_renewed``), else None."""
         ...
 
     def still_same(self, target: Target) -> bool:
@@ -68,11 +78,16 @@ def escalate(target: Target, family_range: range, ops: Ops, step_timeout: float 
     if target.port not in family_range:
         return Outcome(target, None, "out_of_range")
     last: CleanupPath | None = None
-    if target.token is not None and ops.retire(target):
-        last = CleanupPath.HTTP_RETIRE
-        if ops.wait_gone(target, step_timeout):
-            return Outcome(target, last)
+    if target.token is not None:
+        if (reason := ops.veto(target, CleanupPath.HTTP_RETIRE)) is not None:
+            return Outcome(target, None, vetoed=reason)
+        if ops.retire(target):
+            last = CleanupPath.HTTP_RETIRE
+            if ops.wait_gone(target, step_timeout):
+                return Outcome(target, last)
     for step in (CleanupPath.TERMINATE, CleanupPath.KILL):
+        if (reason := ops.veto(target, step)) is not None:
+            return Outcome(target, None, vetoed=reason)
         if not ops.still_same(target):
             # Not listening any more: usually it is already on its way out (a concurrent sweep such as
             # a `sync start` reaper signalled it, or it retired). Give it the step to finish exiting.

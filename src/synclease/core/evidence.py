@@ -18,7 +18,7 @@ from synclease.core.fleet import (
     Observation,
 )
 from synclease.core.health import HealthReport, lease_claim, mismatches
-from synclease.core.identity import same_start
+from synclease.core.identity import Start, same_start
 from synclease.core.lease import LeaseRecord, is_expired
 
 
@@ -85,7 +85,7 @@ def _holds_port(lease: LeaseRecord, listener: Listener) -> bool:
         return True
     if lease.pid != listener.pid:
         return False
-    return listener.pid_start_time is None or same_start(lease.process_start_time, listener.pid_start_time)
+    return listener.start is None or same_start(lease.start, listener.start)
 
 
 def find_lease(obs: Observation, leases: Sequence[LeaseEntry]) -> LeaseEntry | None:
@@ -110,13 +110,13 @@ def find_lease(obs: Observation, leases: Sequence[LeaseEntry]) -> LeaseEntry | N
 
 
 def listener_mismatches(
-    pid: int | None, port: int | None, start: float | None, listener: Listener
+    pid: int | None, port: int | None, start: Start | None, listener: Listener
 ) -> tuple[str, ...]:
     """The fields on which a claimed pid, port and start time disagree with the OS listener."""
     checks = (
         ("pid", pid is not None and pid == listener.pid),
         ("port", port == listener.port),
-        ("process_start_time", start is not None and same_start(start, listener.pid_start_time)),
+        ("process_start_time", start is not None and same_start(start, listener.start)),
     )
     return tuple(name for name, ok in checks if not ok)
 
@@ -157,14 +157,10 @@ def gather(obs: Observation, ctx: FleetContext) -> Evidence:
         singleton=_is_singleton(obs, ctx, entry),
         report_vs_lease=None if report is None or lease is None else mismatches(report, lease_claim(lease)),
         report_vs_listener=(
-            None
-            if report is None
-            else listener_mismatches(report.pid, report.port, report.process_start_time, listener)
+            None if report is None else listener_mismatches(report.pid, report.port, report.start, listener)
         ),
         lease_vs_listener=(
-            None
-            if lease is None
-            else listener_mismatches(lease.pid, lease.port, lease.process_start_time, listener)
+            None if lease is None else listener_mismatches(lease.pid, lease.port, lease.start, listener)
         ),
         lease_vs_scope=None if lease is None else _lease_vs_scope(lease, ctx),
     )

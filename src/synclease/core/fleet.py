@@ -17,7 +17,7 @@ from typing import Any
 from synclease.core.clock import to_wire
 from synclease.core.constants import SYNC_PORT_RANGE
 from synclease.core.health import HealthReport
-from synclease.core.identity import HolderVerdict
+from synclease.core.identity import HolderVerdict, StartStamp
 from synclease.core.lease import LeaseRecord, SingletonRecord
 
 
@@ -28,7 +28,8 @@ class CleanupClass(enum.StrEnum):
 
 
 class SkipReason(enum.StrEnum):
-    """Why a listener is not ``safe_auto``: one value per row 1-10 of the classification table."""
+    """Why a listener is not ``safe_auto``: one value per row 1-10 of the classification table, and the
+    three reasons a sweep leaves a chosen candidate alone at the last moment (see ``services.sweep``)."""
 
     OUT_OF_RANGE = "out_of_range"
     OTHER_FAMILY = "other_family"
@@ -40,6 +41,14 @@ class SkipReason(enum.StrEnum):
     UNRESPONSIVE = "unresponsive"
     IDENTITY_MISMATCH = "identity_mismatch"
     LEASE_LIVE = "lease_live"
+    # Not rows of the table: why a sweep stopped short of a step, right before taking it.
+    LEASE_RENEWED = "lease_renewed"
+    WORK_IN_FLIGHT = "work_in_flight"
+    NOT_OURS = "not_ours"
+
+
+#: The reasons a sweep leaves a chosen candidate alone at the last moment (never a row of the table).
+SWEEP_VETOES = frozenset({SkipReason.LEASE_RENEWED, SkipReason.WORK_IN_FLIGHT, SkipReason.NOT_OURS})
 
 
 class LeaseStatus(enum.StrEnum):
@@ -96,6 +105,18 @@ class Listener:
     port: int
     pid: int | None = None
     pid_start_time: float | None = None
+    pid_start_ticks: int | None = None
+    boot_id: str | None = None
+    #: The listener process's effective uid (None when unknown).
+    uid: int | None = None
+
+    @property
+    def start(self) -> StartStamp | None:
+        return (
+            None
+            if self.pid_start_time is None
+            else StartStamp(self.pid_start_time, self.pid_start_ticks, self.boot_id)
+        )
 
 
 @dataclass(frozen=True)
@@ -168,6 +189,17 @@ class IdentityRecord:
     mismatches: tuple[str, ...] = ()
     cleanup_class: CleanupClass
     skip_reason: SkipReason | None
+    #: Linux: the listener's start in clock ticks since boot, and the boot id (exact across clock steps).
+    process_start_ticks: int | None = None
+    boot_id: str | None = None
+    #: Whether its live self-report says a batch is being uploaded right now.
+    work_in_flight: bool = False
+
+    @property
+    def start(self) -> StartStamp | None:
+        if self.process_start_time is None:
+            return None
+        return StartStamp(self.process_start_time, self.process_start_ticks, self.boot_id)
 
     def __post_init__(self) -> None:
         if (self.skip_reason is None) != (self.cleanup_class is CleanupClass.SAFE_AUTO):

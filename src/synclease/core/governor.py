@@ -19,6 +19,7 @@ class Reason(enum.StrEnum):
     SUPERSEDED = "superseded"
     IDLE = "idle"
     LEASE_REVOKED = "lease_revoked"
+    ROOT_GONE = "root_gone"
     RETIRE_REQUESTED = "retire_requested"
     SHUTDOWN_REQUESTED = "shutdown_requested"
     SIGNAL = "signal"
@@ -34,6 +35,7 @@ class Observation:
     in_flight: int
     superseded: bool
     lease_still_ours: bool
+    root_gone: bool = False
     retire_requested: bool = False
     shutdown_requested: bool = False
     signalled: bool = False
@@ -69,6 +71,8 @@ def _why_leave(obs: Observation) -> Reason | None:
         return Reason.RETIRE_REQUESTED
     if obs.superseded:
         return Reason.SUPERSEDED
+    if obs.root_gone:
+        return Reason.ROOT_GONE
     if not obs.lease_still_ours:
         return Reason.LEASE_REVOKED
     return None

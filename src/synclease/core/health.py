@@ -13,7 +13,7 @@ from datetime import datetime
 
 from synclease.core.codec import MAX_PID, MAX_START_TIME, Lenient
 from synclease.core.constants import SYNC
-from synclease.core.identity import same_start
+from synclease.core.identity import Start, StartStamp, same_start
 from synclease.core.lease import LeaseRecord
 
 MAX_PORT = 65535
@@ -36,6 +36,8 @@ class HealthReport:
     pid: int | None = None
     port: int | None = None
     process_start_time: float | None = None
+    process_start_ticks: int | None = None
+    boot_id: str | None = None
     package_version: str | None = None
     protocol_version: int | None = None
     started_at: datetime | None = None
@@ -47,11 +49,19 @@ class HealthReport:
     last_sync: datetime | None = None
     consecutive_failures: int | None = None
     auth_problem: bool | None = None
+    work_in_flight: bool | None = None
+    lease_write_error: str | None = None
     auth_scope: str | None = None
     server_url: str | None = None
     session_id: str | None = None
     queue_db_path: str | None = None
     project: str | None = None
+
+    @property
+    def start(self) -> StartStamp | None:
+        if self.process_start_time is None:
+            return None
+        return StartStamp(self.process_start_time, self.process_start_ticks, self.boot_id)
 
 
 def is_sync_like(doc: Lenient, protocol_version: int | None, package_version: str | None) -> bool:
@@ -82,6 +92,8 @@ def parse_health(document: object) -> HealthReport | None:
         pid=doc.integer("pid", 1, MAX_PID),
         port=doc.integer("port", 1, MAX_PORT),
         process_start_time=doc.number("process_start_time", 0.0, MAX_START_TIME),
+        process_start_ticks=doc.integer("process_start_ticks", 0, 2**62),
+        boot_id=doc.text("boot_id", 64),
         package_version=package_version,
         protocol_version=protocol_version,
         started_at=doc.time("started_at"),
@@ -93,6 +105,8 @@ def parse_health(document: object) -> HealthReport | None:
         last_sync=sync.time("last_sync"),
         consecutive_failures=sync.integer("consecutive_failures", 0, 2**62),
         auth_problem=sync.boolean("auth_problem"),
+        work_in_flight=sync.boolean("in_flight"),
+        lease_write_error=lease.text("write_error", 32),
         auth_scope=doc.text("auth_scope"),
         server_url=doc.text("server_url"),
         session_id=doc.text("session_id", 64),
@@ -111,7 +125,7 @@ class Claim:
     family: str
     pid: int
     port: int
-    process_start_time: float
+    process_start_time: Start
     instance_id: str | None = None
     scope_id: str | None = None
     project: str | None = None
@@ -122,7 +136,7 @@ def lease_claim(lease: LeaseRecord) -> Claim:
         family=lease.family,
         pid=lease.pid,
         port=lease.port,
-        process_start_time=lease.process_start_time,
+        process_start_time=lease.start,
         instance_id=lease.instance_id,
         scope_id=lease.scope_id,
     )
@@ -144,8 +158,7 @@ def mismatches(report: HealthReport, claim: Claim) -> tuple[str, ...]:
         ("port", report.port == claim.port),
         (
             "process_start_time",
-            report.process_start_time is not None
-            and same_start(claim.process_start_time, report.process_start_time),
+            report.start is not None and same_start(claim.process_start_time, report.start),
         ),
     ]
     if claim.project is not None:

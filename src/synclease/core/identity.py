@@ -25,18 +25,53 @@ class HolderVerdict(enum.StrEnum):
 
 
 @dataclass(frozen=True)
+class StartStamp:
+    """When a process started. ``epoch`` is wall-clock seconds (as ``psutil`` derives it from the boot
+    time, so it moves when the wall clock is stepped); on Linux ``ticks`` (clock ticks since boot, from
+    ``/proc/<pid>/stat``) and ``boot_id`` identify the start exactly and survive clock steps."""
+
+    epoch: float
+    ticks: int | None = None
+    boot_id: str | None = None
+
+
+Start = StartStamp | float
+
+
+def _stamp(value: Start) -> StartStamp:
+    return value if isinstance(value, StartStamp) else StartStamp(value)
+
+
+def same_start(recorded: Start, observed: Start | None) -> bool:
+    """The same process start: equal kernel ticks on the same boot when both sides know them, else
+    wall-clock start times within :data:`START_TIME_TOLERANCE_SECONDS`."""
+    if observed is None:
+        return False
+    a, b = _stamp(recorded), _stamp(observed)
+    if a.ticks is not None and b.ticks is not None and a.boot_id is not None and b.boot_id is not None:
+        return a.ticks == b.ticks and a.boot_id == b.boot_id
+    return abs(a.epoch - b.epoch) <= START_TIME_TOLERANCE_SECONDS
+
+
+@dataclass(frozen=True)
 class ProcessFacts:
-    """What the OS says of a PID: ``exists`` False = no such process; ``start_time`` None = unreadable."""
+    """What the OS says of a PID: ``exists`` False = no such process; ``start_time`` None = unreadable;
+    ``uid`` its effective uid (None when unreadable)."""
 
     exists: bool
     start_time: float | None = None
+    start_ticks: int | None = None
+    boot_id: str | None = None
+    uid: int | None = None
+
+    @property
+    def start(self) -> StartStamp | None:
+        return (
+            None if self.start_time is None else StartStamp(self.start_time, self.start_ticks, self.boot_id)
+        )
 
 
-def same_start(recorded: float, observed: float | None) -> bool:
-    return observed is not None and abs(recorded - observed) <= START_TIME_TOLERANCE_SECONDS
-
-
-def judge_holder(recorded_start: float, lock_free: bool | None, process: ProcessFacts) -> HolderVerdict:
+def judge_holder(recorded_start: Start, lock_free: bool | None, process: ProcessFacts) -> HolderVerdict:
     """Judge a holder from its per-instance lock and its PID's start time.
 
     ``lock_free``: True if the holder lock could be taken (nobody holds it), False if it is held,
@@ -44,7 +79,7 @@ def judge_holder(recorded_start: float, lock_free: bool | None, process: Process
     """
     if process.exists and process.start_time is None:
         return HolderVerdict.UNKNOWN
-    same = process.exists and same_start(recorded_start, process.start_time)
+    same = process.exists and same_start(recorded_start, process.start)
     if lock_free is False:
         # Someone holds the lock: alive when the PID proves it, otherwise nothing is proven.
         return HolderVerdict.ALIVE if same else HolderVerdict.UNKNOWN
@@ -57,9 +92,9 @@ def judge_holder(recorded_start: float, lock_free: bool | None, process: Process
     return HolderVerdict.PID_REUSED
 
 
-def is_gone(recorded_start: float, process: ProcessFacts) -> bool:
+def is_gone(recorded_start: Start, process: ProcessFacts) -> bool:
     """The recorded process is gone: no such PID (a zombie counts as gone), or the PID now belongs to a
     process with another start time. Unreadable facts are not gone: unknown means don't assume."""
     if not process.exists:
         return True
-    return process.start_time is not None and not same_start(recorded_start, process.start_time)
+    return process.start is not None and not same_start(recorded_start, process.start)

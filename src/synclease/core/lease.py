@@ -22,6 +22,7 @@ from synclease.core.constants import (
     MAX_RECORD_BYTES,
     SINGLETON_SCHEMA,
 )
+from synclease.core.identity import StartStamp
 
 LeaseState = Literal["starting", "serving", "draining"]
 LEASE_STATES: frozenset[str] = frozenset({"starting", "serving", "draining"})
@@ -49,13 +50,24 @@ class LeaseRecord:
     token: str = field(repr=False)
     auth_scope: str | None = None
     queue_db_path: str | None = None
+    #: Linux: the holder's start in clock ticks since boot and the boot id (optional, protocol v1 additive).
+    process_start_ticks: int | None = None
+    boot_id: str | None = None
+
+    @property
+    def start(self) -> StartStamp:
+        return StartStamp(self.process_start_time, self.process_start_ticks, self.boot_id)
 
     @property
     def expires_at(self) -> datetime:
         return self.renewed_at + timedelta(seconds=self.ttl_seconds)
 
     def renewed(self, now: datetime, state: LeaseState | None = None) -> LeaseRecord:
-        return replace(self, renewed_at=now, state=state or self.state)
+        """Renewed at ``now``. If the wall clock was stepped back before ``acquired_at``, the lease is
+        re-acquired at ``now`` too, so ``renewed_at >= acquired_at`` holds and the record stays valid."""
+        return replace(
+            self, acquired_at=min(self.acquired_at, now), renewed_at=now, state=state or self.state
+        )
 
 
 @dataclass(frozen=True)
@@ -145,6 +157,8 @@ def decode_lease(data: bytes) -> LeaseRecord:
         token=fields.text("token", limit=MAX_TOKEN_CHARS),
         auth_scope=fields.optional_text("auth_scope"),
         queue_db_path=fields.optional_text("queue_db_path"),
+        process_start_ticks=fields.optional_integer("process_start_ticks", 0, 2**62),
+        boot_id=fields.optional_text("boot_id", limit=64),
     )
 
 

@@ -162,11 +162,7 @@ class StopResult:
 def _proven_listener(record: DashboardRecord) -> bool:
     """The OS shows the recorded PID, with the recorded start time, listening on the recorded port."""
     listener = process.listener_table(range(record.port, record.port + 1)).get(record.port)
-    return (
-        listener is not None
-        and listener.pid == record.pid
-        and same_start(record.process_start_time, listener.pid_start_time)
-    )
+    return listener is not None and listener.pid == record.pid and same_start(record.start, listener.start)
 
 
 def stop(project: Path, clock: Clock = SYSTEM_CLOCK) -> StopResult:
@@ -175,14 +171,14 @@ def stop(project: Path, clock: Clock = SYSTEM_CLOCK) -> StopResult:
         record = entry.record
         if record is None:
             return StopResult(False, "not_running", record_problem=entry.problem)
-        if is_gone(record.process_start_time, process.facts(record.pid)):
+        if is_gone(record.start, process.facts(record.pid)):
             store.remove_if_own(project, record)
             return StopResult(False, "not_running", record.pid, record.port, record_problem="stale_record")
         if not _proven_listener(record):
             return StopResult(
                 False, "identity_unproven", record.pid, record.port, failure_reason="identity_unproven"
             )
-        target = Target(record.pid, record.port, record.process_start_time, None, record.token)
+        target = Target(record.pid, record.port, record.start, None, record.token)
         outcome = escalate(target, DASHBOARD_PORT_RANGE, ShutdownOps(clock), step_timeout=STOP_STEP_SECONDS)
         if outcome.ok:
             store.remove_if_own(project, record)  # in case it could not remove its own record

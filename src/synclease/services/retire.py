@@ -81,6 +81,6 @@ def stop_singleton(
     if view is None:
         return None
     lease = view.lease
-    target = Target(lease.pid, lease.port, lease.process_start_time, lease.instance_id, lease.token)
+    target = Target(lease.pid, lease.port, lease.start, lease.instance_id, lease.token)
     outcome = escalate(target, port_range, ops or RealOps(clock), step_timeout=STOP_STEP_SECONDS)
     return Stopped(lease, outcome)

@@ -4,6 +4,7 @@ then verify what really happened. The result is typed data (:mod:`synclease.core
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Collection
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -14,14 +15,96 @@ from synclease.adapters.locks import probe_holder_lock
 from synclease.adapters.signals import RealOps, port_closed_by
 from synclease.core.clock import Clock, poll
 from synclease.core.constants import SYNC_PORT_RANGE
-from synclease.core.escalate import Ops, Target, escalate
-from synclease.core.fleet import CleanupClass, IdentityRecord, StaleLease, Survey
+from synclease.core.escalate import CleanupPath, Ops, Target, escalate
+from synclease.core.fleet import CleanupClass, IdentityRecord, LeaseStatus, SkipReason, StaleLease, Survey
 from synclease.core.outcomes import Failed, LeaseRemoved, Skipped, SweepResult, Swept
+from synclease.services.singleton import live_health
 from synclease.services.survey import judge_lease
 
 STEP_TIMEOUT_SECONDS = 1.0
 MAX_PARALLEL = 32
 LOCK_POLL_SECONDS = 0.01
+
+
+class InFlight(enum.Enum):
+    """What a sweep does with a daemon whose self-report says a batch is being uploaded."""
+
+    #: The startup reaper: never signal it (it may still be asked politely, and then drains).
+    SPARE = "spare"
+    #: ``--reset``: SIGTERM lets it finish the batch and retire; never SIGKILL it.
+    NO_KILL = "no_kill"
+    #: ``--reset --force``: the operator decided.
+    FORCE = "force"
+
+
+class GuardedOps:
+    """The escalation operations with the sweep's last-moment checks (each a veto of one step).
+
+    * ``lease_renewed``: just before each signal the candidate's lease is read again; if it was renewed
+      after the survey read it, the holder is alive (the sweeper's clock may have jumped forward), so
+      it is left alone. A live holder renews at least every third of its TTL, so before the first
+      signal the guard lets that much time pass since the survey: the answer is proof, not a race.
+    * ``work_in_flight``: by :class:`InFlight` policy, from the survey's self-report and a fresh one.
+    """
+
+    def __init__(self, inner: Ops, store: LeaseStore, survey: Survey, clock: Clock, policy: InFlight) -> None:
+        self.inner, self.store, self.survey, self.clock, self.policy = inner, store, survey, clock, policy
+        self.started = clock.monotonic()
+
+    def _record(self, target: Target) -> IdentityRecord | None:
+        return next((r for r in self.survey.records if r.port == target.port and r.pid == target.pid), None)
+
+    def _renewed(self, target: Target) -> bool:
+        """Only for a lease the survey judged expired: a live one (``lease_live`` under ``--force``) is
+        expected to be renewed, and the operator chose to clean it anyway."""
+        record = self._record(target)
+        entry = self.survey.lease_entry(target.instance_id)
+        if (
+            record is None
+            or record.lease_state is not LeaseStatus.EXPIRED
+            or entry is None
+            or entry.lease is None
+        ):
+            return False
+        seen = entry.lease
+        wait = self.started + seen.ttl_seconds / 3 - self.clock.monotonic()
+        if wait > 0:
+            self.clock.sleep(wait)
+        fresh = self.store.read(seen.instance_id).lease
+        return fresh is not None and fresh.token == seen.token and fresh.renewed_at > seen.renewed_at
+
+    def _in_flight(self, target: Target) -> bool:
+        record = self._record(target)
+        if record is not None and record.work_in_flight:
+            return True
+        entry = self.survey.lease_entry(target.instance_id)
+        health = live_health(entry.lease) if entry is not None and entry.lease is not None else None
+        return bool(health is not None and health.work_in_flight)
+
+    def veto(self, target: Target, step: CleanupPath) -> str | None:
+        reason = self.inner.veto(target, step)
+        if reason is not None or step is CleanupPath.HTTP_RETIRE:
+            return reason
+        if self._renewed(target):
+            return SkipReason.LEASE_RENEWED.value
+        spare = self.policy is InFlight.SPARE or (
+            self.policy is InFlight.NO_KILL and step is CleanupPath.KILL
+        )
+        if spare and self._in_flight(target):
+            return SkipReason.WORK_IN_FLIGHT.value
+        return None
+
+    def retire(self, target: Target) -> bool:
+        return self.inner.retire(target)
+
+    def still_same(self, target: Target) -> bool:
+        return self.inner.still_same(target)
+
+    def signal(self, target: Target, step: CleanupPath) -> bool:
+        return self.inner.signal(target, step)
+
+    def wait_gone(self, target: Target, timeout: float) -> bool:
+        return self.inner.wait_gone(target, timeout)
 
 
 def _target(record: IdentityRecord, survey: Survey) -> Target | None:
@@ -32,7 +115,8 @@ def _target(record: IdentityRecord, survey: Survey) -> Target | None:
     token = (
         lease.token if lease is not None and lease.pid == record.pid and lease.port == record.port else None
     )
-    return Target(record.pid, record.port, record.process_start_time, record.instance_id, token)
+    assert record.start is not None
+    return Target(record.pid, record.port, record.start, record.instance_id, token)
 
 
 def _failed(record: IdentityRecord, reason: str) -> Failed:
@@ -100,10 +184,12 @@ def sweep(
     store: LeaseStore,
     clock: Clock,
     classes: Collection[CleanupClass],
+    *,
     ops: Ops | None = None,
+    in_flight: InFlight = InFlight.SPARE,
 ) -> SweepResult:
     """Clean records whose class is in ``classes`` (never ``never_touch``, never the singleton)."""
-    ops = ops or RealOps(clock)
+    guarded = GuardedOps(ops or RealOps(clock), store, survey, clock, in_flight)
     family_range = range(
         max(SYNC_PORT_RANGE.start, survey.ctx.port_range.start),
         min(SYNC_PORT_RANGE.stop, survey.ctx.port_range.stop),
@@ -117,15 +203,17 @@ def sweep(
     result.skipped = [Skipped.of(r) for r in survey.orphans + survey.ignored if r not in chosen]
     if chosen:
         with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL, len(chosen))) as pool:
-            for item in pool.map(lambda r: _clean_one(r, survey, ops, family_range), chosen):
+            for item in pool.map(lambda r: _clean_one(r, survey, guarded, family_range), chosen):
                 if isinstance(item, Swept):
                     result.swept.append(item)
                 elif isinstance(item, Failed):
                     result.failed.append(item)
+                elif isinstance(item, Skipped):
+                    result.skipped.append(item)
     for record in chosen:
         entry = survey.lease_entry(record.instance_id) if record.lease_present else None
         if entry is not None and entry.lease is not None and record.pid == entry.lease.pid:
-            _drop_dead_lease(store, entry.path, clock)
+            _drop_dead_lease(store, entry.path, clock)  # only once its holder is provably gone
     for verdict in survey.lease_verdicts:
         if verdict.stale:
             removed = _remove_stale(store, verdict, survey, clock)

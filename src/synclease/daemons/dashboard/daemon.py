@@ -43,7 +43,7 @@ class Dashboard(Daemon):
         self.opts = opts
         self.token = new_token()
         self.started_at = opts.clock.now()
-        self.start_time = process.own_start_time()
+        self.start = process.own_start()
         self.fleet_view = FleetView(opts.env, opts.clock)
         self.record: DashboardRecord | None = None
         self.stop_requested = False
@@ -61,7 +61,9 @@ class Dashboard(Daemon):
             "project": str(self.opts.project),
             "pid": os.getpid(),
             "port": self.port,
-            "process_start_time": self.start_time,
+            "process_start_time": self.start.epoch,
+            "process_start_ticks": self.start.ticks,
+            "boot_id": self.start.boot_id,
             "started_at": to_wire(self.started_at),
             "package_version": self.opts.version,
         }
@@ -84,10 +86,12 @@ class Dashboard(Daemon):
             project=str(self.opts.project),
             port=self.port,
             pid=os.getpid(),
-            process_start_time=self.start_time,
+            process_start_time=self.start.epoch,
             started_at=self.started_at,
             package_version=self.opts.version,
             token=self.token,
+            process_start_ticks=self.start.ticks,
+            boot_id=self.start.boot_id,
         )
         dashboard_store.write(self.opts.project, self.record)
         return self.server

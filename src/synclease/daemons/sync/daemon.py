@@ -28,6 +28,7 @@ from synclease.core.lease import LeaseRecord, SingletonRecord
 from synclease.core.settings import Settings
 from synclease.daemons.lifecycle import Daemon, Leave
 from synclease.daemons.sync.control import control_server
+from synclease.daemons.sync.lease_keeper import LeaseKeeper, Standing, fault_code
 from synclease.daemons.sync.wiring import WorkSetup
 from synclease.services.retire import release_record, request_retire
 from synclease.services.singleton import live_singleton
@@ -64,11 +65,15 @@ class SyncDaemon(Daemon):
         self.draining = False
         self.baseline_generation = 0
         self.started_at = self.clock.now()
-        self.start_time = process.own_start_time()
-        self.lease: LeaseRecord | None = None
+        self.start = process.own_start()
+        self.keeper = LeaseKeeper(self.store, self.clock)
         self._holder = HolderLock(opts.root.holder_lock_path(opts.instance_id))
 
     # --- what the control plane asks ----------------------------------------------------------
+
+    @property
+    def lease(self) -> LeaseRecord | None:
+        return self.keeper.lease
 
     def health(self) -> dict[str, Any]:
         lease = self.lease
@@ -81,6 +86,8 @@ class SyncDaemon(Daemon):
             "pid": lease.pid,
             "port": lease.port,
             "process_start_time": lease.process_start_time,
+            "process_start_ticks": lease.process_start_ticks,
+            "boot_id": lease.boot_id,
             "package_version": lease.package_version,
             "protocol_version": lease.protocol_version,
             "started_at": to_wire(self.started_at),
@@ -88,8 +95,9 @@ class SyncDaemon(Daemon):
                 "state": lease.state,
                 "renewed_at": to_wire(lease.renewed_at),
                 "expires_at": to_wire(lease.expires_at),
+                "write_error": self.keeper.write_error,
             },
-            "sync": self.worker.status().to_json(),
+            "sync": {**self.worker.status().to_json(), "in_flight": self.worker.in_flight()},
             "auth_scope": lease.auth_scope,
             "server_url": self.work.server_url,
             "session_id": self.work.session_id,
@@ -141,13 +149,15 @@ class SyncDaemon(Daemon):
         server = bind_first_free(settings.port_hint, settings.port_range, lambda p: control_server(p, self))
         now = self.clock.now()
         root = self.opts.root
-        self.lease = LeaseRecord(
+        lease = LeaseRecord(
             family=SYNC,
             instance_id=self.opts.instance_id,
             scope_id=root.scope_id,
             daemon_root=str(root.path),
             pid=os.getpid(),
-            process_start_time=self.start_time,
+            process_start_time=self.start.epoch,
+            process_start_ticks=self.start.ticks,
+            boot_id=self.start.boot_id,
             port=server.port,
             package_version=self.opts.version,
             protocol_version=PROTOCOL_VERSION,
@@ -159,7 +169,7 @@ class SyncDaemon(Daemon):
             auth_scope=self.work.auth_scope,
             queue_db_path=self.work.queue_db_path,
         )
-        self.store.write(self.lease)
+        self.keeper.write(lease)
         return server
 
     def _record_self(self) -> None:
@@ -202,11 +212,16 @@ class SyncDaemon(Daemon):
         return DRAIN_TICK_SECONDS if self.draining else self.opts.settings.heartbeat_seconds
 
     def tick(self) -> governor.Decision:
-        """Renew the lease (unless stalled by a failpoint), observe, decide."""
+        """Renew the lease (unless stalled by a failpoint), observe, decide. A host fault while
+        observing (the singleton record unreadable for a moment) is a reason to try again, not to go."""
         if "stall_heartbeat" in self.opts.settings.failpoints:
             return self._decide_stalled()
-        lease_ours = self._renew()
-        record = self.store.read_singleton().record
+        standing = self.keeper.renew(self.draining)
+        try:
+            record = self.store.read_singleton().record
+        except OSError as exc:
+            log.warning("could not read the singleton record (%s); deciding without it", fault_code(exc))
+            record = None
         if record is not None and record.instance_id == self.opts.instance_id:
             self.baseline_generation = max(self.baseline_generation, record.generation)
         superseded = record is not None and governor.is_superseded(
@@ -218,7 +233,8 @@ class SyncDaemon(Daemon):
             idle_retirement_seconds=self.opts.settings.idle_retirement_seconds,
             in_flight=int(self.worker.in_flight()),
             superseded=superseded,
-            lease_still_ours=lease_ours,
+            lease_still_ours=standing is not Standing.REVOKED,
+            root_gone=standing is Standing.ROOT_GONE,
             retire_requested=self.retire_requested,
             shutdown_requested=self.shutdown_requested,
             signalled=self.signals > 0,
@@ -237,21 +253,11 @@ class SyncDaemon(Daemon):
                 return governor.Decision(governor.Action.RETIRE, reason)
         return governor.SERVE
 
-    def _renew(self) -> bool:
-        """Renew our lease if the file is still ours; False if it was revoked or replaced."""
-        assert self.lease is not None
-        current = self.store.read(self.lease.instance_id).lease
-        if current is None or current.token != self.lease.token:
-            return False
-        self.lease = self.lease.renewed(self.clock.now(), "draining" if self.draining else None)
-        self.store.write(self.lease)
-        return True
-
     def _begin_drain(self, reason: governor.Reason | None) -> None:
         log.info("draining reason=%s", reason)
         self.draining = True
         self.worker.stop_claiming()
-        self._renew()
+        self.keeper.renew(draining=True)
 
     # --- shutdown ----------------------------------------------------------------------------
 
@@ -273,8 +279,7 @@ class SyncDaemon(Daemon):
         except SyncleaseError as exc:
             log.warning("could not release the singleton record: %s", exc.one_line())
         self.stop_server(deadline)
-        if self.lease is not None:
-            self.store.delete_own(self.lease)
+        self.keeper.drop()
         try:
             self._holder.release()
         except OSError as exc:

@@ -1,0 +1,89 @@
+"""The sync daemon's own lease: written at startup, renewed every heartbeat, dropped at retirement.
+
+Revocation needs positive evidence: the lease file is absent, or names another holder, or the daemon
+root itself is gone. Anything else that goes wrong while renewing (disk full, a read-only or
+unwritable root, descriptor exhaustion, an unreadable file) is a *transient* fault: the daemon keeps
+serving, retries on the next heartbeat, and reports the fault's short code in its health
+(``lease.write_error``) until a renewal succeeds again. Never a traceback, never a retirement.
+"""
+
+from __future__ import annotations
+
+import enum
+import errno
+import logging
+import os
+
+from synclease.adapters.lease_store import LeaseStore
+from synclease.core.clock import Clock
+from synclease.core.lease import LeaseRecord
+
+log = logging.getLogger("synclease.daemon")
+
+
+class Standing(enum.Enum):
+    OURS = "ours"
+    REVOKED = "revoked"
+    ROOT_GONE = "root_gone"
+
+
+def fault_code(exc: OSError) -> str:
+    """``ENOSPC``, ``EROFS``, ``EACCES``, ``EMFILE``…: the short name of an OS error, or its class."""
+    return errno.errorcode.get(exc.errno or 0, type(exc).__name__)
+
+
+class LeaseKeeper:
+    def __init__(self, store: LeaseStore, clock: Clock) -> None:
+        self.store = store
+        self.clock = clock
+        self.lease: LeaseRecord | None = None
+        #: The short code of the last failed write, None once one succeeds.
+        self.write_error: str | None = None
+
+    def write(self, lease: LeaseRecord) -> None:
+        """The first write, at startup: a failure here is a failed start (it propagates)."""
+        self.store.write(lease)
+        self.lease = lease
+
+    def standing(self) -> Standing:
+        """Is the lease file still ours? Only positive evidence says no."""
+        assert self.lease is not None
+        if not os.path.isdir(self.store.root.path):
+            return Standing.ROOT_GONE
+        entry = self.store.read(self.lease.instance_id)
+        if entry.lease is None:
+            return Standing.REVOKED if entry.problem == "missing" else Standing.OURS
+        same = entry.lease.instance_id == self.lease.instance_id and entry.lease.token == self.lease.token
+        return Standing.OURS if same else Standing.REVOKED
+
+    def renew(self, draining: bool) -> Standing:
+        """Renew the lease if it is still ours; a failed write is reported, not fatal."""
+        standing = self.standing()
+        if standing is not Standing.OURS:
+            return standing
+        assert self.lease is not None
+        renewed = self.lease.renewed(self.clock.now(), "draining" if draining else None)
+        try:
+            self.store.write(renewed)
+        except OSError as exc:
+            code = fault_code(exc)
+            if code != self.write_error:
+                log.warning(
+                    "lease renewal failed (%s: %s); serving on, retrying each heartbeat", code, exc.strerror
+                )
+            self.write_error = code
+            self.lease = renewed  # what we will try to write next time
+            return Standing.OURS
+        if self.write_error is not None:
+            log.info("lease renewal works again (after %s)", self.write_error)
+        self.write_error = None
+        self.lease = renewed
+        return Standing.OURS
+
+    def drop(self) -> None:
+        """Delete the lease file, only if it still holds this very lease."""
+        if self.lease is not None:
+            try:
+                self.store.delete_own(self.lease)
+            except OSError as exc:
+                log.warning("could not remove the lease (%s)", fault_code(exc))
