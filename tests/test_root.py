@@ -88,7 +88,7 @@ def test_open_root_locates_and_prepares(tmp_path: Path) -> None:
 
 def test_prepare_creates_root_and_subdirs_0700(tmp_path: Path) -> None:
     root = DaemonRoot(tmp_path / "deep" / "root").prepare()
-    for directory in (root.path, root.leases_dir(), root.log_dir, root.queue_dir):
+    for directory in (root.path, root.leases_dir(), root.log_dir, root.queue_dir, root.ledger_dir):
         assert directory.is_dir()
         assert mode_of(directory) == 0o700, directory
 

@@ -1,4 +1,4 @@
-"""The daemon root: where leases, the singleton record, logs, the session and the queue live.
+"""The daemon root: where leases, the singleton record, logs, the session, the queue and the ledger live.
 
 ``SYNCLEASE_HOME`` if set, else ``platformdirs.user_state_dir("synclease")``; no version in the path, so
 one root serves every install. The *scope* of a daemon is its resolved root.
@@ -61,10 +61,28 @@ class DaemonRoot:
     def queue_dir(self) -> Path:
         return self.path / "queue"
 
+    @property
+    def ledger_dir(self) -> Path:
+        """Created by :meth:`prepare` (and by an append), never by a reader."""
+        return self.path / "ledger"
+
+    @property
+    def ledger_path(self) -> Path:
+        return self.ledger_dir / "sync.jsonl"
+
+    @property
+    def ledger_rotated_path(self) -> Path:
+        return self.ledger_dir / "sync.jsonl.1"
+
+    @property
+    def ledger_lock_path(self) -> Path:
+        return self.ledger_dir / "sync.jsonl.lock"
+
     def prepare(self) -> DaemonRoot:
         """Create the root and its sub-directories (0700), refusing unsafe ones. Returns self."""
         ensure_private_dir(self.path)
-        for sub in (self.path / "leases", self.leases_dir("sync"), self.log_dir, self.queue_dir):
+        subs = (self.path / "leases", self.leases_dir("sync"), self.log_dir, self.queue_dir, self.ledger_dir)
+        for sub in subs:
             ensure_private_dir(sub)
         return self
 

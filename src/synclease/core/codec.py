@@ -92,6 +92,12 @@ def dump(payload: Mapping[str, Any]) -> bytes:
     return (json.dumps(payload, sort_keys=True, allow_nan=False, indent=1) + "\n").encode()
 
 
+def dump_line(payload: Mapping[str, Any]) -> bytes:
+    """The one rendering of a record as a JSON line: sorted keys, compact, ASCII only, no NaN, one
+    trailing newline (and no other, since JSON escapes every newline inside a string)."""
+    return (json.dumps(payload, sort_keys=True, allow_nan=False, separators=(",", ":")) + "\n").encode()
+
+
 # --- field checks: the value if it passes, else None ---------------------------------------------
 
 
@@ -198,6 +204,9 @@ class Strict:
         result: float = self._need(value, name)
         return result
 
+    def optional_number(self, name: str, lo: float, hi: float) -> float | None:
+        return None if self.doc.get(name) is None else self.number(name, lo, hi)
+
     def time(self, name: str) -> datetime:
         result: datetime = self._need(as_time(self.doc.get(name)), name)
         return result
@@ -210,3 +219,6 @@ class Strict:
         if not isinstance(value, str) or value not in allowed:
             raise CodecError("bad_field", name)
         return value
+
+    def optional_choice(self, name: str, allowed: frozenset[str]) -> str | None:
+        return None if self.doc.get(name) is None else self.choice(name, allowed)
