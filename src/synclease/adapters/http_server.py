@@ -8,17 +8,20 @@ is read, ``Content-Length`` digits only and at most :data:`~synclease.core.const
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hmac
+import io
 import json
 import logging
-import sys
+import socket
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
+from synclease.adapters.http_listener import DeadlineReader, Listener
 from synclease.core.constants import LOOPBACK, MAX_BODY_BYTES
 from synclease.core.errors import SyncleaseError
 from synclease.core.ports import port_order
@@ -90,13 +93,10 @@ def host_allowed(host: str | None, port: int | None = None) -> bool:
     return given_port is None or port is None or given_port == str(port)
 
 
-class ControlServer(ThreadingHTTPServer):
-    """``SO_REUSEADDR`` on Linux only: there it just lets a restarted daemon take back its port while
-    old connections sit in TIME_WAIT (it never allows a second listener). On BSD/macOS it would let a
-    specific-address bind shadow another program's wildcard listener, so it stays off there."""
-
-    daemon_threads = True
-    allow_reuse_address = sys.platform.startswith("linux")
+class ControlServer(Listener):
+    """A control plane: the bounded accept loop (:class:`~synclease.adapters.http_listener.Listener`;
+    ``SO_REUSEADDR`` on Linux only, where it just lets a restarted daemon take back its port from
+    TIME_WAIT leftovers) serving the daemon's routes through :class:`_Handler`."""
 
     def __init__(
         self,
@@ -109,7 +109,10 @@ class ControlServer(ThreadingHTTPServer):
         self.known_paths = {route.path for route in routes}
         self.authorize = authorize
         self.server_name = server_name
-        super().__init__((LOOPBACK, port), _Handler)
+        super().__init__((LOOPBACK, port), self._handle)
+
+    def _handle(self, conn: socket.socket, deadline: float) -> None:
+        _Handler(conn, conn.getpeername(), self, deadline)
 
     @property
     def port(self) -> int:
@@ -117,9 +120,25 @@ class ControlServer(ThreadingHTTPServer):
 
 
 class _Handler(BaseHTTPRequestHandler):
-    server: ControlServer
+    server: ControlServer  # type: ignore[assignment]
     protocol_version = "HTTP/1.0"
     sys_version = ""
+
+    def __init__(self, conn: socket.socket, address: Any, server: ControlServer, deadline: float) -> None:
+        self.deadline = deadline
+        super().__init__(conn, address, server)  # type: ignore[arg-type]
+
+    def setup(self) -> None:
+        """Every read of the request (line, headers, body) is bounded by one deadline."""
+        self.connection = self.request
+        self.rfile = io.BufferedReader(DeadlineReader(self.connection, self.deadline))
+        self.wfile = self.connection.makefile("wb")
+
+    def finish(self) -> None:
+        with contextlib.suppress(OSError):
+            self.wfile.flush()
+        self.wfile.close()
+        self.rfile.close()
 
     @property
     def server_version(self) -> str:  # type: ignore[override]

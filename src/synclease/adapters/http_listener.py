@@ -1,0 +1,215 @@
+"""The accept loop of the control planes: bounded in connections, in handler threads and in time.
+
+A local client may open a thousand connections and send nothing, drip one byte at a time, or send a
+huge body; the daemon must still answer a new health request within a second and keep renewing its
+lease. So:
+
+* accepted connections wait in one selector, costing a descriptor and no thread, until their first
+  bytes arrive; at most :data:`MAX_PENDING` wait at once (the oldest is closed to admit a new one), and
+  each is closed when :data:`REQUEST_DEADLINE_SECONDS` pass without a request;
+* a connection with bytes to read goes to one of :data:`HANDLER_THREADS` handler threads, which must
+  read the whole request within the same deadline (:class:`DeadlineReader`); when every thread is
+  busy and :data:`MAX_QUEUED` requests wait, a new one is closed at once (shed, never queued forever);
+* when accepting fails for lack of descriptors (EMFILE), the loop pauses accepting briefly instead of
+  spinning, and the connections it already holds keep being served.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import errno
+import io
+import logging
+import queue
+import selectors
+import socket
+import sys
+import threading
+import time
+from collections.abc import Callable
+
+log = logging.getLogger("synclease.http")
+
+REQUEST_DEADLINE_SECONDS = 3.0
+MAX_PENDING = 128
+HANDLER_THREADS = 8
+MAX_QUEUED = 32
+LISTEN_BACKLOG = 128
+ACCEPT_PAUSE_SECONDS = 0.05
+#: After refusing a request whose body was not read, read and drop at most this much for at most
+#: this long before closing, so the client reads the refusal instead of a reset.
+LINGER_BYTES = 256 * 1024
+LINGER_SECONDS = 0.2
+
+
+class DeadlineReader(io.RawIOBase):
+    """A socket's read side in which every read is bounded by one deadline for the whole request."""
+
+    def __init__(self, sock: socket.socket, deadline: float) -> None:
+        self.sock = sock
+        self.deadline = deadline
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("request deadline passed")
+        self.sock.settimeout(left)
+        return self.sock.recv_into(buffer)
+
+
+def linger_close(sock: socket.socket) -> None:
+    """Close after our response: stop sending, drain what the client still sends (bounded), close."""
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_WR)
+        deadline = time.monotonic() + LINGER_SECONDS
+        drained = 0
+        while drained < LINGER_BYTES and (left := deadline - time.monotonic()) > 0:
+            sock.settimeout(left)
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            drained += len(chunk)
+    with contextlib.suppress(OSError):
+        sock.close()
+
+
+Serve = Callable[[socket.socket, float], None]
+
+
+class Listener:
+    """``127.0.0.1:port``, serving each request with ``serve(connection, deadline)`` in a bounded pool."""
+
+    def __init__(self, address: tuple[str, int], serve: Serve) -> None:
+        self._serve = serve
+        self.socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            if sys.platform.startswith("linux"):
+                # Only lets a restarted daemon take back its port from TIME_WAIT leftovers on Linux.
+                self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            self.socket.bind(address)
+            self.socket.listen(LISTEN_BACKLOG)
+        except BaseException:
+            self.socket.close()
+            raise
+        self.socket.setblocking(False)
+        self.server_address = self.socket.getsockname()
+        self._pending: collections.OrderedDict[socket.socket, float] = collections.OrderedDict()
+        self._jobs: queue.Queue[tuple[socket.socket, float] | None] = queue.Queue(maxsize=MAX_QUEUED)
+        self._stop = threading.Event()
+        self._done = threading.Event()
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._threads = [
+            threading.Thread(target=self._work, name=f"control-{n}", daemon=True)
+            for n in range(HANDLER_THREADS)
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    # --- the loop ---------------------------------------------------------------------------------
+
+    def serve_forever(self) -> None:
+        selector = selectors.DefaultSelector()
+        selector.register(self.socket, selectors.EVENT_READ, "accept")
+        selector.register(self._wake_r, selectors.EVENT_READ, "wake")
+        paused_until = 0.0
+        try:
+            while not self._stop.is_set():
+                now = time.monotonic()
+                if paused_until and now >= paused_until:
+                    selector.register(self.socket, selectors.EVENT_READ, "accept")
+                    paused_until = 0.0
+                timeout = (
+                    0.5 if not self._pending else max(0.0, min(0.5, next(iter(self._pending.values())) - now))
+                )
+                for key, _ in selector.select(timeout):
+                    if key.data == "accept":
+                        if not self._accept(selector):
+                            selector.unregister(self.socket)
+                            paused_until = time.monotonic() + ACCEPT_PAUSE_SECONDS
+                    elif key.data == "wake":
+                        with contextlib.suppress(OSError):
+                            self._wake_r.recv(4096)
+                    else:
+                        self._ready(selector, key.fileobj)  # type: ignore[arg-type]
+                self._expire(selector, time.monotonic())
+        finally:
+            for sock in list(self._pending):
+                self._drop(selector, sock)
+            selector.close()
+            self._done.set()
+
+    def _accept(self, selector: selectors.BaseSelector) -> bool:
+        """Accept what is waiting; False when out of descriptors (the caller pauses accepting)."""
+        for _ in range(64):
+            try:
+                conn, _ = self.socket.accept()
+            except BlockingIOError:
+                return True
+            except OSError as exc:
+                return exc.errno not in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
+            if len(self._pending) >= MAX_PENDING:
+                oldest = next(iter(self._pending))
+                self._drop(selector, oldest)
+            conn.setblocking(False)
+            self._pending[conn] = time.monotonic() + REQUEST_DEADLINE_SECONDS
+            selector.register(conn, selectors.EVENT_READ, "conn")
+        return True
+
+    def _ready(self, selector: selectors.BaseSelector, conn: socket.socket) -> None:
+        deadline = self._pending.pop(conn, time.monotonic() + REQUEST_DEADLINE_SECONDS)
+        selector.unregister(conn)
+        try:
+            self._jobs.put_nowait((conn, deadline))
+        except queue.Full:
+            with contextlib.suppress(OSError):
+                conn.close()
+
+    def _expire(self, selector: selectors.BaseSelector, now: float) -> None:
+        while self._pending:
+            sock, deadline = next(iter(self._pending.items()))
+            if deadline > now:
+                return
+            self._drop(selector, sock)
+
+    def _drop(self, selector: selectors.BaseSelector, sock: socket.socket) -> None:
+        self._pending.pop(sock, None)
+        with contextlib.suppress(KeyError, ValueError, OSError):
+            selector.unregister(sock)
+        with contextlib.suppress(OSError):
+            sock.close()
+
+    def _work(self) -> None:
+        while True:
+            job = self._jobs.get()
+            if job is None:
+                return
+            conn, deadline = job
+            try:
+                conn.setblocking(True)
+                self._serve(conn, deadline)
+            except Exception:  # one connection's trouble never ends a handler thread
+                log.debug("control connection failed", exc_info=True)
+            finally:
+                linger_close(conn)
+
+    # --- stopping ---------------------------------------------------------------------------------
+
+    def shutdown(self) -> None:
+        """Stop the loop (from another thread) and wait for it to end."""
+        self._stop.set()
+        with contextlib.suppress(OSError):
+            self._wake_w.send(b"x")
+        self._done.wait(5.0)
+
+    def server_close(self) -> None:
+        with contextlib.suppress(OSError):
+            self.socket.close()
+        for _ in self._threads:
+            with contextlib.suppress(queue.Full):
+                self._jobs.put_nowait(None)
+        for sock in (self._wake_r, self._wake_w):
+            sock.close()
