@@ -119,12 +119,16 @@ def dash(sandbox: Sandbox, tmp_path: Path) -> Iterator[Dashboards]:
         helper.reap()
 
 
-def fetch(port: int, path: str, host: str | None = None) -> tuple[int, dict[str, str], bytes]:
+def fetch(
+    port: int, path: str, host: str | None = None, headers: dict[str, str] | None = None
+) -> tuple[int, dict[str, str], bytes]:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
     try:
         conn.putrequest("GET", path, skip_host=host is not None)
         if host is not None:
             conn.putheader("Host", host)
+        for name, value in (headers or {}).items():
+            conn.putheader(name, value)
         conn.endheaders()
         response = conn.getresponse()
         return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
@@ -132,8 +136,14 @@ def fetch(port: int, path: str, host: str | None = None) -> tuple[int, dict[str,
         conn.close()
 
 
-def fleet(port: int) -> dict[str, Any]:
-    status, _headers, body = fetch(port, "/api/fleet")
+def token_of(started: dict[str, Any]) -> str:
+    """The viewer token in the URL ``synclease dashboard --json`` printed."""
+    url: str = started["url"]
+    return url.split("?token=", 1)[1]
+
+
+def fleet(started: dict[str, Any]) -> dict[str, Any]:
+    status, _headers, body = fetch(started["port"], f"/api/fleet?token={token_of(started)}")
     assert status == 200, body
     doc: dict[str, Any] = json.loads(body)
     return doc
@@ -443,7 +453,8 @@ def test_start_json_then_reuse(sandbox: Sandbox, dash: Dashboards) -> None:
     first = dash.start(project)
     assert set(first) >= {"url", "port", "pid", "project", "reused"}
     assert first["reused"] is False and first["project"] == str(project)
-    assert first["port"] in DASHBOARD_PORT_RANGE and first["url"] == f"http://127.0.0.1:{first['port']}/"
+    assert first["port"] in DASHBOARD_PORT_RANGE
+    assert first["url"] == f"http://127.0.0.1:{first['port']}/?token={store.read(project).record.token}"  # type: ignore[union-attr]
     assert pid_alive(first["pid"]) and listening_pids(DASHBOARD_PORT_RANGE).get(first["port"]) == first["pid"]
     record = store.read(project).record
     assert record is not None and record.pid == first["pid"] and record.port == first["port"]
@@ -468,7 +479,19 @@ def test_health_and_page(sandbox: Sandbox, dash: Dashboards) -> None:
     token = store.read(project).record.token  # type: ignore[union-attr]
     assert "token" not in json.dumps(health) and token not in json.dumps(health)
 
-    status, headers, body = fetch(port, "/")
+    # The page and the fleet need the token: in the printed URL (then a cookie), or as a bearer.
+    assert fetch(port, "/")[0] == 403 and fetch(port, "/api/fleet")[0] == 403
+    assert fetch(port, "/?token=wrong")[0] == 403
+    assert fetch(port, "/api/fleet", headers={"Cookie": f"synclease_dashboard_{port}=wrong"})[0] == 403
+    status, headers, _ = fetch(port, f"/?token={token}")
+    assert status == 303 and headers["location"] == "/"
+    cookie = headers["set-cookie"]
+    assert cookie.startswith(f"synclease_dashboard_{port}={token};")
+    assert "HttpOnly" in cookie and "SameSite=Strict" in cookie
+    with_cookie = {"Cookie": cookie.split(";", 1)[0]}
+    assert fetch(port, "/api/fleet", headers=with_cookie)[0] == 200
+    assert fetch(port, "/api/fleet", headers={"Authorization": f"Bearer {token}"})[0] == 200
+    status, headers, body = fetch(port, "/", headers=with_cookie)
     assert status == 200 and headers["content-type"].startswith("text/html")
     assert "default-src 'none'" in headers["content-security-policy"]
     page = body.decode()
@@ -501,7 +524,7 @@ def test_fleet_is_the_doctor_document_with_singleton_and_orphan(sandbox: Sandbox
     started = dash.start(dash.project())
 
     def settled() -> dict[str, Any] | None:
-        doc = fleet(started["port"])
+        doc = fleet(started)
         daemon = doc["daemon"]
         orphans = {o["pid"]: o for o in doc["orphans"]}
         ok = daemon is not None and daemon["pid"] == b.pid and a.pid in orphans
@@ -579,8 +602,8 @@ def test_dashboard_is_local_only(sandbox: Sandbox, dash: Dashboards) -> None:
     assert before == {}
     project = dash.project()
     started = dash.start(project)
-    assert fleet(started["port"])["daemon"] is None
-    assert fetch(started["port"], "/")[0] == 200
+    assert fleet(started)["daemon"] is None
+    assert fetch(started["port"], f"/?token={token_of(started)}")[0] == 303
     dash.start(project)
     after = {
         port: pid for port, pid in listening_pids(SYNC_PORT_RANGE).items() if pid and _ours(pid, sandbox.root)

@@ -43,6 +43,17 @@ class Request:
         scheme, _, presented = self.headers.get("authorization", "").partition(" ")
         return presented if scheme == "Bearer" else None
 
+    def cookie(self, name: str) -> str | None:
+        for part in self.headers.get("cookie", "").split(";"):
+            key, sep, value = part.strip().partition("=")
+            if sep and key == name:
+                return value
+        return None
+
+    def query_value(self, name: str) -> str | None:
+        values = self.query.get(name)
+        return values[0] if values else None
+
 
 @dataclass(frozen=True)
 class Response:
@@ -60,18 +71,26 @@ class Response:
         return cls(status, json.dumps(document, allow_nan=False).encode(), after=after)
 
 
+Authorize = Callable[[Request], bool]
+
+
 @dataclass(frozen=True)
 class Route:
     method: str
     path: str
     handle: Callable[[Request], Response]
-    #: Needs the server's token (checked by the server's ``authorize`` before any body is read).
-    private: bool = False
+    #: Who may call it (checked before any body is read); None: anyone on loopback with a good Host.
+    authorize: Authorize | None = None
 
 
 def token_matches(presented: str | None, expected: str) -> bool:
     """Constant-time comparison of a presented token with ours."""
     return presented is not None and hmac.compare_digest(presented.encode(), expected.encode())
+
+
+def bearer(token: Callable[[], str]) -> Authorize:
+    """Only ``Authorization: Bearer <token>``."""
+    return lambda request: token_matches(request.bearer(), token())
 
 
 def host_allowed(host: str | None, port: int | None = None) -> bool:
@@ -102,12 +121,10 @@ class ControlServer(Listener):
         self,
         port: int,
         routes: Sequence[Route],
-        authorize: Callable[[Request], bool],
         server_name: str,
     ) -> None:
         self.routes = {(route.method, route.path): route for route in routes}
         self.known_paths = {route.path for route in routes}
-        self.authorize = authorize
         self.server_name = server_name
         super().__init__((LOOPBACK, port), self._handle)
 
@@ -168,7 +185,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._refuse(405 if url.path in self.server.known_paths else 404, "not_found")
             return
         request = Request(method, url.path, parse_qs(url.query), headers)
-        if route.private and not self.server.authorize(request):
+        if route.authorize is not None and not route.authorize(request):
             self._refuse(403, "forbidden")
             return
         raw_length = headers.get("content-length", "0").strip() or "0"

@@ -48,7 +48,7 @@ def _print_start(started: Started) -> None:
     record, swept = started.record, started.cleanup
     how = "reused" if started.reused else "started"
     stdout_console.print(
-        f"dashboard {how}: {record.url}  (pid {record.pid}, project {record.project})", markup=False
+        f"dashboard {how}: {record.open_url}  (pid {record.pid}, project {record.project})", markup=False
     )
     for outcome in swept.swept:
         stdout_console.print(
@@ -86,7 +86,7 @@ def run(project: str | None, port_hint: int | None, stop_it: bool, as_json: bool
         record = started.record
         emit_json(
             {
-                "url": record.url,
+                "url": record.open_url,
                 "port": record.port,
                 "pid": record.pid,
                 "project": record.project,

@@ -52,6 +52,12 @@ class DashboardRecord:
         return url_for(self.port)
 
     @property
+    def open_url(self) -> str:
+        """The URL to open: the page, with the token that lets this browser in (a secret: for the
+        user who started the dashboard, shown by ``synclease dashboard``, never logged)."""
+        return f"{self.url}?token={self.token}"
+
+    @property
     def claim(self) -> Claim:
         """What the live self-report of this dashboard must agree with."""
         return Claim(

@@ -1,15 +1,15 @@
 """The sync daemon's control plane: its routes on the shared server base
 (:mod:`synclease.adapters.http_server`).
 
-``GET /api/health`` (no auth, no secrets); token-protected ``POST /api/retire``, ``POST /api/shutdown``
-and ``POST /api/kick`` (new events queued: look at the queue now).
+``GET /api/health`` (no auth, no secrets); ``POST /api/retire``, ``POST /api/shutdown`` and
+``POST /api/kick`` (new events queued: look at the queue now) need ``Authorization: Bearer <token>``.
 """
 
 from __future__ import annotations
 
 from typing import Any, Protocol
 
-from synclease.adapters.http_server import ControlServer, Request, Response, Route, token_matches
+from synclease.adapters.http_server import ControlServer, Request, Response, Route, bearer
 
 
 class Controller(Protocol):
@@ -24,6 +24,8 @@ class Controller(Protocol):
 
 
 def routes(controller: Controller) -> list[Route]:
+    owner = bearer(lambda: controller.token)
+
     def health(request: Request) -> Response:
         return Response.json(200, controller.health())
 
@@ -41,17 +43,12 @@ def routes(controller: Controller) -> list[Route]:
 
     return [
         Route("GET", "/api/health", health),
-        Route("POST", "/api/retire", retire, private=True),
-        Route("POST", "/api/shutdown", shutdown, private=True),
-        Route("POST", "/api/kick", kick, private=True),
+        Route("POST", "/api/retire", retire, owner),
+        Route("POST", "/api/shutdown", shutdown, owner),
+        Route("POST", "/api/kick", kick, owner),
     ]
 
 
 def control_server(port: int, controller: Controller) -> ControlServer:
-    """The control plane on ``127.0.0.1:port``; private routes need ``Authorization: Bearer <token>``."""
-    return ControlServer(
-        port,
-        routes(controller),
-        authorize=lambda request: token_matches(request.bearer(), controller.token),
-        server_name="synclease",
-    )
+    """The control plane on ``127.0.0.1:port``."""
+    return ControlServer(port, routes(controller), server_name="synclease")
