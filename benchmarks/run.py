@@ -86,6 +86,7 @@ class Bench:
                 "--managed",
                 SYNCLEASE_FAILPOINTS=failpoints,
                 SYNCLEASE_LEASE_TTL_SECONDS=ttl,
+                SYNCLEASE_HEARTBEAT_SECONDS="0.1",
                 SYNCLEASE_VERSION=f"3.2.{i}",
             )
             self.wait_healthy(proc.pid)

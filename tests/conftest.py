@@ -214,7 +214,9 @@ class Sandbox:
         self.children.append(proc)
         return proc
 
-    def run_daemon(self, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    def run_daemon(
+        self, *args: str, env: dict[str, str] | None = None, **popen: Any
+    ) -> subprocess.Popen[bytes]:
         """``synclease sync run`` as a direct child, its output in a file under the root."""
         log = self.root.parent / f"fg-{len(self.children)}.log"
         with open(log, "wb") as handle:
@@ -224,6 +226,7 @@ class Sandbox:
                 stdin=subprocess.DEVNULL,
                 stdout=handle,
                 stderr=subprocess.STDOUT,
+                **popen,
             )
         proc.log_path = log  # type: ignore[attr-defined]
         return proc

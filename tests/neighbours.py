@@ -11,7 +11,8 @@ As their own processes, for live tests (``python tests/neighbours.py KIND PORT S
 
 * ``http`` — a third-party web server answering HTML; ``json`` — answers every GET with BODY (CTYPE);
 * ``impostor`` — answers ``GET /api/health`` with the JSON in BODY (``SELF_PID``/``SELF_PORT`` filled in);
-* ``raw`` — accepts and closes; ``silent`` — listens and never accepts.
+* ``raw`` — accepts and closes; ``silent`` — listens and never accepts;
+* ``drip`` — answers any request with a valid-looking HTTP head, one byte every 0.4 s, forever.
 
 Each process binds 127.0.0.1:PORT, prints ``ready`` and serves until it is signalled. SIGTERM, SIGINT
 and SIGHUP are recorded in SIGNAL_LOG; with ``--ignore-signals`` they are otherwise ignored (so a
@@ -27,6 +28,7 @@ import signal
 import socket
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -207,7 +209,23 @@ def main() -> None:
     for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(signum, record)
 
-    if kind in ("raw", "silent"):
+    if kind == "drip":
+        sock = _bound(port)
+
+        def drip(conn: socket.socket) -> None:
+            with contextlib.suppress(OSError), conn:
+                conn.recv(65536)
+                for byte in b"HTTP/1.0 200 OK\r\nContent-Type: application/json\r\n" + b"X: " + b"y" * 10_000:
+                    conn.sendall(bytes([byte]))
+                    time.sleep(0.4)  # the neighbour's behaviour, not a test's synchronisation
+
+        def serve() -> None:
+            while True:
+                conn, _ = sock.accept()
+                threading.Thread(target=drip, args=(conn,), daemon=True).start()
+
+        threading.Thread(target=serve, daemon=True).start()
+    elif kind in ("raw", "silent"):
         sock = _bound(port)
         if kind == "raw":
 

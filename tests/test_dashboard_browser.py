@@ -56,6 +56,7 @@ def test_page_shows_singleton_and_orphan_with_its_class(
         env={
             "SYNCLEASE_FAILPOINTS": "stall_heartbeat,ignore_retire",
             "SYNCLEASE_LEASE_TTL_SECONDS": "0.5",
+            "SYNCLEASE_HEARTBEAT_SECONDS": "0.1",
             "SYNCLEASE_VERSION": "3.2.2",
         },
         stdin=subprocess.DEVNULL,

@@ -85,8 +85,30 @@ def test_default_ttl_stays_several_heartbeats_when_the_heartbeat_grows() -> None
 
 
 def test_explicit_ttl_wins_over_the_derived_default() -> None:
-    env = {"SYNCLEASE_HEARTBEAT_SECONDS": "5", "SYNCLEASE_LEASE_TTL_SECONDS": "7"}
-    assert load(env).lease_ttl_seconds == 7.0
+    env = {"SYNCLEASE_HEARTBEAT_SECONDS": "5", "SYNCLEASE_LEASE_TTL_SECONDS": "17"}
+    assert load(env).lease_ttl_seconds == 17.0
+
+
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        # A lease must outlive three heartbeats (one slow tick is no death).
+        (
+            {"SYNCLEASE_HEARTBEAT_SECONDS": "5", "SYNCLEASE_LEASE_TTL_SECONDS": "7"},
+            "SYNCLEASE_LEASE_TTL_SECONDS",
+        ),
+        # A heartbeat over 8 h once made a lease the daemon's own codec rejected: now refused up front.
+        ({"SYNCLEASE_HEARTBEAT_SECONDS": str(9 * 3600)}, "SYNCLEASE_HEARTBEAT_SECONDS"),
+        ({"SYNCLEASE_HEARTBEAT_SECONDS": "0.001"}, "SYNCLEASE_HEARTBEAT_SECONDS"),
+        ({"SYNCLEASE_LEASE_TTL_SECONDS": str(2 * 24 * 3600)}, "SYNCLEASE_LEASE_TTL_SECONDS"),
+        ({"SYNCLEASE_IDLE_RETIREMENT_SECONDS": str(365 * 24 * 3600)}, "SYNCLEASE_IDLE_RETIREMENT_SECONDS"),
+        ({"SYNCLEASE_CLAIM_SECONDS": "0.01"}, "SYNCLEASE_CLAIM_SECONDS"),
+    ],
+)
+def test_timings_are_validated_together_and_bounded(env: dict[str, str], named: str) -> None:
+    error = bad_input(env)
+    assert named in error.one_line() and "\n" not in error.one_line()
+    assert error.exit_code == EXIT_USAGE
 
 
 @pytest.mark.parametrize("name", TIMING_VARS)

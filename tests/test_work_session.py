@@ -48,6 +48,8 @@ def make_session(principal: str | None = "alice", team: str | None = "core") -> 
         ("  HTTPS://Sync.Example.COM/  ", "https://sync.example.com"),
         ("http://127.0.0.1:8080/base/", "http://127.0.0.1:8080/base"),
         ("http://[::1]:9000", "http://[::1]:9000"),
+        ("http://localhost:8080", "http://localhost:8080"),
+        ("http://127.0.0.2", "http://127.0.0.2"),
         ("https://bücher.example/x", "https://xn--bcher-kva.example/x"),
         ("https://sync.example.com:443/api/v2", "https://sync.example.com:443/api/v2"),
     ],
@@ -63,6 +65,8 @@ def test_parse_server_url_accepts_and_normalises(given: str, expected: str) -> N
         "   ",
         "sync.example.com",
         "ftp://sync.example.com",
+        "http://sync.example.com",  # plain http only to loopback: the token would cross the network
+        "http://10.0.0.5:8080",
         "file:///etc/passwd",
         "https://",
         "https:///path",

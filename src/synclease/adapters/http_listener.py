@@ -22,6 +22,7 @@ import errno
 import io
 import logging
 import queue
+import resource
 import selectors
 import socket
 import sys
@@ -32,6 +33,8 @@ from collections.abc import Callable
 log = logging.getLogger("synclease.http")
 
 REQUEST_DEADLINE_SECONDS = 3.0
+#: At most this many accepted connections wait for their first bytes (fewer under a low descriptor
+#: limit: a quarter of it, so waiting connections never starve the daemon's own files of descriptors).
 MAX_PENDING = 128
 HANDLER_THREADS = 8
 MAX_QUEUED = 32
@@ -98,6 +101,10 @@ class Listener:
         self.socket.setblocking(False)
         self.server_address = self.socket.getsockname()
         self._pending: collections.OrderedDict[socket.socket, float] = collections.OrderedDict()
+        soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+        self._max_pending = (
+            MAX_PENDING if soft == resource.RLIM_INFINITY else max(8, min(MAX_PENDING, soft // 4))
+        )
         self._jobs: queue.Queue[tuple[socket.socket, float] | None] = queue.Queue(maxsize=MAX_QUEUED)
         self._stop = threading.Event()
         self._done = threading.Event()
@@ -122,25 +129,33 @@ class Listener:
                 if paused_until and now >= paused_until:
                     selector.register(self.socket, selectors.EVENT_READ, "accept")
                     paused_until = 0.0
-                timeout = (
-                    0.5 if not self._pending else max(0.0, min(0.5, next(iter(self._pending.values())) - now))
-                )
-                for key, _ in selector.select(timeout):
-                    if key.data == "accept":
-                        if not self._accept(selector):
-                            selector.unregister(self.socket)
-                            paused_until = time.monotonic() + ACCEPT_PAUSE_SECONDS
-                    elif key.data == "wake":
-                        with contextlib.suppress(OSError):
-                            self._wake_r.recv(4096)
-                    else:
-                        self._ready(selector, key.fileobj)  # type: ignore[arg-type]
+                first_deadline = next(iter(self._pending.values()), now + 0.5)
+                for key, _ in selector.select(max(0.0, min(0.5, first_deadline - now))):
+                    if not self._event(selector, key) and not paused_until:
+                        # Out of descriptors: stop accepting for a moment instead of spinning.
+                        selector.unregister(self.socket)
+                        paused_until = time.monotonic() + ACCEPT_PAUSE_SECONDS
                 self._expire(selector, time.monotonic())
         finally:
             for sock in list(self._pending):
                 self._drop(selector, sock)
             selector.close()
             self._done.set()
+
+    def _event(self, selector: selectors.BaseSelector, key: selectors.SelectorKey) -> bool:
+        """Handle one ready descriptor; False only when accepting ran out of descriptors. Whatever
+        goes wrong with one connection never ends the loop."""
+        try:
+            if key.data == "accept":
+                return self._accept(selector)
+            if key.data == "wake":
+                with contextlib.suppress(OSError):
+                    self._wake_r.recv(4096)
+            else:
+                self._ready(selector, key.fileobj)  # type: ignore[arg-type]
+        except (OSError, ValueError, KeyError):
+            log.debug("control connection event failed", exc_info=True)
+        return True
 
     def _accept(self, selector: selectors.BaseSelector) -> bool:
         """Accept what is waiting; False when out of descriptors (the caller pauses accepting)."""
@@ -151,7 +166,7 @@ class Listener:
                 return True
             except OSError as exc:
                 return exc.errno not in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
-            if len(self._pending) >= MAX_PENDING:
+            if len(self._pending) >= self._max_pending:
                 oldest = next(iter(self._pending))
                 self._drop(selector, oldest)
             conn.setblocking(False)
@@ -160,7 +175,9 @@ class Listener:
         return True
 
     def _ready(self, selector: selectors.BaseSelector, conn: socket.socket) -> None:
-        deadline = self._pending.pop(conn, time.monotonic() + REQUEST_DEADLINE_SECONDS)
+        if conn not in self._pending:
+            return  # dropped earlier in this same round (evicted to admit a newer one)
+        deadline = self._pending.pop(conn)
         selector.unregister(conn)
         try:
             self._jobs.put_nowait((conn, deadline))

@@ -81,6 +81,44 @@ def _ignored_row(record: IdentityRecord) -> dict[str, Any]:
     }
 
 
+#: The one-step check for each fault a daemon reports while writing its lease.
+_WRITE_FAULT_FIXES = {
+    "ENOSPC": ("the filesystem is full", "df -h -- {root}"),
+    "EDQUOT": ("the disk quota is used up", "quota -s"),
+    "EROFS": ("the filesystem is read-only", "findmnt -T {root}"),
+    "EACCES": ("permission is denied", "ls -ld -- {root}"),
+    "EPERM": ("permission is denied", "ls -ld -- {root}"),
+}
+
+
+def _unwritable(survey: Survey) -> list[dict[str, Any]]:
+    """``root_unwritable``: a daemon of this root says its last lease write failed (it keeps serving)."""
+    root = survey.ctx.daemon_root
+    codes = sorted(
+        {
+            obs.health.lease_write_error
+            for obs in survey.scan.observations
+            if obs.health is not None
+            and obs.health.lease_write_error
+            and obs.health.scope_id == survey.ctx.scope_id
+        }
+    )
+    out = []
+    for code in codes:
+        assert code is not None
+        what, command = _WRITE_FAULT_FIXES.get(code, ("the write failed", "ls -ld -- {root}"))
+        out.append(
+            _finding(
+                "root_unwritable",
+                "error",
+                f"a sync daemon cannot renew its lease in {root} ({code}: {what}); it keeps serving and "
+                "retries every heartbeat",
+                command.format(root=shlex.quote(root)),
+            )
+        )
+    return out
+
+
 def findings(survey: Survey, session: SessionSummary | None) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     safe = [r for r in survey.orphans if r.cleanup_class is CleanupClass.SAFE_AUTO]
@@ -119,6 +157,7 @@ def findings(survey: Survey, session: SessionSummary | None) -> list[dict[str, A
                     f"rm -- {shlex.quote(str(entry.path))}",
                 )
             )
+    out.extend(_unwritable(survey))
     single = survey.singleton
     if single is not None and single.lease_state is not LeaseStatus.LIVE:
         out.append(
@@ -141,8 +180,8 @@ def findings(survey: Survey, session: SessionSummary | None) -> list[dict[str, A
                 "listener_table_unreadable",
                 "warning",
                 f"the OS listener table could not be read ({survey.scan.listener_table_error}); "
-                "PIDs are unproven",
-                "sudo synclease auth doctor",
+                "PIDs are unproven, so nothing is cleaned automatically",
+                "lsof -nP -iTCP -sTCP:LISTEN",
             )
         )
     if session is not None and session.problem:

@@ -11,6 +11,7 @@ reports it (``auth status``, ``doctor``) or runs local-only (the daemon). The fi
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 from dataclasses import dataclass, field
 from datetime import datetime
 from urllib.parse import SplitResult, urlsplit
@@ -100,7 +101,22 @@ def parse_server_url(text: str) -> str:
         raise BadInputError(f"server URL {raw!r} must not have a query string", hint=hint)
     if parts.fragment or "#" in raw:
         raise BadInputError(f"server URL {raw!r} must not have a fragment", hint=hint)
-    return f"{scheme}://{_normal_netloc(parts, raw, hint)}{parts.path.rstrip('/')}"
+    netloc = _normal_netloc(parts, raw, hint)
+    if scheme == "http" and not _is_loopback(parts.hostname or ""):
+        raise BadInputError(
+            f"server URL {raw!r} is plain http:// to a host that is not loopback",
+            hint="use https:// (http:// is accepted only for 127.0.0.1, ::1 or localhost)",
+        )
+    return f"{scheme}://{netloc}{parts.path.rstrip('/')}"
+
+
+def _is_loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _normal_netloc(parts: SplitResult, raw: str, hint: str) -> str:

@@ -28,7 +28,16 @@ class Settings:
     claim_seconds: float = 30.0
 
 
-def _positive_float(env: Mapping[str, str], name: str, default: float) -> float:
+#: Sane bounds of the timing overrides, in seconds (a lease must stay something the codec accepts).
+HEARTBEAT_BOUNDS = (0.05, 3600.0)
+TTL_BOUNDS = (0.15, 24 * 3600.0)
+IDLE_BOUNDS = (0.1, 30 * 24 * 3600.0)
+CLAIM_BOUNDS = (0.5, 24 * 3600.0)
+#: A lease must outlive this many heartbeats, so one slow tick is never a death.
+MIN_HEARTBEATS_PER_TTL = 3
+
+
+def _seconds(env: Mapping[str, str], name: str, default: float, bounds: tuple[float, float]) -> float:
     raw = env.get(name, "").strip()
     if not raw:
         return default
@@ -36,10 +45,16 @@ def _positive_float(env: Mapping[str, str], name: str, default: float) -> float:
         value = float(raw)
     except ValueError:
         value = math.nan
+    lo, hi = bounds
     if not math.isfinite(value) or value <= 0:
         raise BadInputError(
             f"{name}={raw!r} is not a positive number of seconds",
             hint=f"set {name} to e.g. 2.5 or unset it",
+        )
+    if not lo <= value <= hi:
+        raise BadInputError(
+            f"{name}={raw!r} is outside {lo:g}-{hi:g} seconds",
+            hint=f"set {name} within those bounds or unset it",
         )
     return value
 
@@ -84,11 +99,17 @@ def parse_failpoints(raw: str) -> frozenset[str]:
 
 
 def load(env: Mapping[str, str]) -> Settings:
-    heartbeat = _positive_float(env, "SYNCLEASE_HEARTBEAT_SECONDS", constants.HEARTBEAT_SECONDS)
-    default_ttl = max(constants.LEASE_TTL_SECONDS, heartbeat * 3)
-    ttl = _positive_float(env, "SYNCLEASE_LEASE_TTL_SECONDS", default_ttl)
-    idle = _positive_float(
-        env, "SYNCLEASE_IDLE_RETIREMENT_SECONDS", constants.SYNC_DAEMON_IDLE_RETIREMENT_SECONDS
+    heartbeat = _seconds(env, "SYNCLEASE_HEARTBEAT_SECONDS", constants.HEARTBEAT_SECONDS, HEARTBEAT_BOUNDS)
+    default_ttl = max(constants.LEASE_TTL_SECONDS, heartbeat * MIN_HEARTBEATS_PER_TTL)
+    ttl = _seconds(env, "SYNCLEASE_LEASE_TTL_SECONDS", default_ttl, TTL_BOUNDS)
+    if ttl < heartbeat * MIN_HEARTBEATS_PER_TTL:
+        raise BadInputError(
+            f"SYNCLEASE_LEASE_TTL_SECONDS={ttl:g} is shorter than {MIN_HEARTBEATS_PER_TTL} heartbeats "
+            f"(SYNCLEASE_HEARTBEAT_SECONDS={heartbeat:g})",
+            hint="raise the TTL, lower the heartbeat, or unset both",
+        )
+    idle = _seconds(
+        env, "SYNCLEASE_IDLE_RETIREMENT_SECONDS", constants.SYNC_DAEMON_IDLE_RETIREMENT_SECONDS, IDLE_BOUNDS
     )
     port_range = constants.SYNC_PORT_RANGE
     raw_range = env.get("SYNCLEASE_PORT_RANGE", "").strip()
@@ -103,5 +124,5 @@ def load(env: Mapping[str, str]) -> Settings:
         port_hint=hint,
         port_range=port_range,
         failpoints=parse_failpoints(env.get("SYNCLEASE_FAILPOINTS", "")),
-        claim_seconds=_positive_float(env, "SYNCLEASE_CLAIM_SECONDS", 30.0),
+        claim_seconds=_seconds(env, "SYNCLEASE_CLAIM_SECONDS", 30.0, CLAIM_BOUNDS),
     )

@@ -103,6 +103,7 @@ class Daemon(abc.ABC):
         self.waker = Waker()
         self.signals = 0
         self.server: ControlServer | None = None
+        self._server_thread: threading.Thread | None = None
         self._serving = False
 
     @abc.abstractmethod
@@ -128,7 +129,10 @@ class Daemon(abc.ABC):
             try:
                 self.server = self.startup()
                 reason = "error"
-                threading.Thread(target=self.server.serve_forever, name="control-plane", daemon=True).start()
+                self._server_thread = threading.Thread(
+                    target=self.server.serve_forever, name="control-plane", daemon=True
+                )
+                self._server_thread.start()
                 self._serving = True
                 self.on_serving()
                 reason = self._loop()
@@ -140,6 +144,9 @@ class Daemon(abc.ABC):
     def _loop(self) -> str:
         forced_at: float | None = None
         while True:
+            if self._server_thread is not None and not self._server_thread.is_alive():
+                log.error("the control plane stopped serving; retiring instead of running deaf")
+                return "error"
             outcome = self.step()
             if isinstance(outcome, Leave):
                 return outcome.reason

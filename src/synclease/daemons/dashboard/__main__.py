@@ -11,7 +11,7 @@ from synclease.adapters import dashboard_store, environment
 from synclease.adapters.boundary import configure_logging, guarded
 from synclease.adapters.clock import SYSTEM_CLOCK
 from synclease.core.constants import DASHBOARD_PORT_RANGE
-from synclease.core.dashboard_record import default_port_hint
+from synclease.core.dashboard_record import default_port_hint, log_path
 from synclease.core.errors import BadInputError
 from synclease.daemons.dashboard.daemon import DashboardOptions, run_dashboard
 
@@ -37,8 +37,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--project", required=True, help="the project directory")
     parser.add_argument("--port-hint", type=int, default=None, help="first port to try in 9237-9336")
     args = parser.parse_args(argv)
+
+    def run() -> int:
+        opts = options(args.project, args.port_hint)
+        configure_logging(log_path(opts.project))
+        return run_dashboard(opts)
+
     configure_logging()
-    return guarded(lambda: run_dashboard(options(args.project, args.port_hint)))
+    return guarded(run)
 
 
 if __name__ == "__main__":

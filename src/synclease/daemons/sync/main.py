@@ -31,6 +31,6 @@ def options_from_env(replace: bool, managed: bool, instance_id: str | None) -> D
 
 def run_daemon(opts: DaemonOptions) -> int:
     """Start, serve until the governor retires us, retire. Startup errors propagate (exit codes)."""
-    configure_logging()
+    configure_logging(opts.root.log_path(opts.instance_id) if opts.managed else None)
     work = build_work(opts.root, opts.instance_id, opts.clock, opts.settings.claim_seconds)
     return SyncDaemon(opts, work).run()
