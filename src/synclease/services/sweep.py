@@ -125,12 +125,15 @@ def _failed(record: IdentityRecord, reason: str) -> Failed:
 
 def _clean_one(
     record: IdentityRecord, survey: Survey, ops: Ops, family_range: range
-) -> Swept | Failed | None:
+) -> Swept | Failed | Skipped | None:
     """Escalate one candidate; None when it was gone before any step of ours took effect."""
     target = _target(record, survey)
     if target is None:
         return _failed(record, "missing_pid" if record.pid is None else "unknown_start_time")
     outcome = escalate(target, family_range, ops, STEP_TIMEOUT_SECONDS)
+    if outcome.vetoed is not None:
+        veto = SkipReason(outcome.vetoed)
+        return Skipped(record.pid, record.port, record.instance_id, record.cleanup_class, veto)
     if not outcome.ok:
         return _failed(record, outcome.failure or "unknown")
     if outcome.path is None:
