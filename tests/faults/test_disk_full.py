@@ -48,13 +48,14 @@ def tmpfs_root(sandbox: Sandbox) -> Iterator[Path]:
 def fill(root: Path) -> Path:
     """Write a filler file until the filesystem is full."""
     filler = root / "filler.bin"
-    with open(filler, "wb") as handle:
-        try:
-            while True:
-                handle.write(b"\0" * 65536)
-                handle.flush()
-        except OSError:
-            pass
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        while True:
+            os.write(fd, b"\0" * 65536)
+    except OSError:
+        pass  # full
+    finally:
+        os.close(fd)
     return filler
 
 

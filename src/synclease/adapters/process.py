@@ -86,6 +86,14 @@ def own_start_time() -> float:
     return own_start().epoch
 
 
+def own_rss_mb() -> float | None:
+    """This process's resident memory in MiB, or None when it cannot be read."""
+    try:
+        return float(psutil.Process(os.getpid()).memory_info().rss) / (1024 * 1024)
+    except (psutil.Error, OSError):
+        return None
+
+
 def listens_on(pid: int, port: int) -> bool | None:
     """Whether process ``pid`` itself holds a TCP listener on ``port`` (None: not allowed to look).
 

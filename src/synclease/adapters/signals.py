@@ -5,6 +5,7 @@ for the process to be gone."""
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Mapping
 
 from synclease.adapters import http_client, process
 from synclease.adapters.clock import SYSTEM_CLOCK
@@ -36,14 +37,21 @@ class RealOps:
 
     retire_path = "/api/retire"
 
-    def __init__(self, clock: Clock = SYSTEM_CLOCK) -> None:
+    def __init__(
+        self,
+        clock: Clock = SYSTEM_CLOCK,
+        retire_body: Mapping[str, object] | Callable[[Target], Mapping[str, object]] | None = None,
+    ) -> None:
+        """``retire_body``: what the polite request says (why, who asks), or how to say it per target."""
         self.clock = clock
+        self.retire_body = retire_body
 
     def retire(self, target: Target) -> bool:
         if target.token is None:
             return False
-        reply = http_client.post(target.port, self.retire_path, target.token, RETIRE_REQUEST_TIMEOUT_SECONDS)
-        return reply.ok
+        body = self.retire_body(target) if callable(self.retire_body) else self.retire_body
+        port, token = target.port, target.token
+        return http_client.post(port, self.retire_path, token, RETIRE_REQUEST_TIMEOUT_SECONDS, body).ok
 
     def veto(self, target: Target, step: CleanupPath) -> str | None:
         """Never a process of another user: as root, only root's own daemons are touched."""

@@ -90,6 +90,7 @@ def wait_for_child(
                 f"the {what} exited with code {code} during startup",
                 hint=f"see {log_path}",
                 log_tail=log_tail(log_path, offset),
+                code=f"exit_{code}",
             )
         found = probe()
         if found is not None:
@@ -102,4 +103,5 @@ def wait_for_child(
         f"the {what} did not answer health within {deadline_s:.0f}s",
         hint=f"see {log_path}",
         log_tail=log_tail(log_path, offset),
+        code="no_health",
     )

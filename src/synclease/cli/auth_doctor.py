@@ -15,6 +15,7 @@ from synclease.cli.output import emit_json
 from synclease.core.errors import BadInputError
 from synclease.core.fleet import IdentityRecord
 from synclease.services import doctor
+from synclease.services.history import actor
 from synclease.services.reset import reset as sweep_fleet
 from synclease.services.survey import survey
 
@@ -46,7 +47,14 @@ def run(as_json: bool, reset: bool, force: bool) -> int:
         _show(doctor.render(ctx.root, survey(store, ctx.clock, port_range), ctx.clock), as_json)
         return 0
     interactive = not as_json and sys.stdin.isatty()
-    done = sweep_fleet(store, ctx.clock, port_range, force=force, confirm=_confirm if interactive else None)
+    done = sweep_fleet(
+        store,
+        ctx.clock,
+        port_range,
+        force=force,
+        confirm=_confirm if interactive else None,
+        by=actor("auth doctor reset"),
+    )
     doc = doctor.render(ctx.root, done.after, ctx.clock)
     doc["reset_result"] = done.result.to_json()
     _show(doc, as_json)

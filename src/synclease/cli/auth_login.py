@@ -11,6 +11,7 @@ from synclease.cli.output import emit_json, stdout_console
 from synclease.core.errors import BadInputError
 from synclease.core.session import new_session
 from synclease.services.ensure import ensure
+from synclease.services.history import actor
 from synclease.services.singleton import live_singleton
 
 MAX_STDIN_CHARS = 8192
@@ -34,7 +35,7 @@ def run(server: str, principal: str | None, team: str | None, as_json: bool) -> 
     # A running daemon holds the previous login in memory: replace it now, so the fix is one step.
     daemon = None
     if live_singleton(ctx.store, ctx.clock) is not None:
-        result = ensure(ctx.root, ctx.version, ctx.settings.port_range, ctx.clock)
+        result = ensure(ctx.root, ctx.version, ctx.settings.port_range, ctx.clock, by=actor("auth login"))
         daemon = {"pid": result.pid, "port": result.port, "reused": result.reused}
     if as_json:
         emit_json(

@@ -23,11 +23,16 @@ def sync_run(
 
 
 @sync_app.command("start")
-def sync_start(as_json: bool = JSON_OPTION) -> int:
+def sync_start(
+    as_json: bool = JSON_OPTION,
+    force_spawn: bool = typer.Option(
+        False, "--force-spawn", help="Spawn even after repeated failed starts (the respawn backoff)."
+    ),
+) -> int:
     """Make sure one healthy sync daemon serves this root; reuse it if it does."""
     from synclease.cli import sync_start as cmd
 
-    return cmd.run(as_json)
+    return cmd.run(as_json, force_spawn)
 
 
 @sync_app.command("status")

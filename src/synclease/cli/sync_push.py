@@ -18,6 +18,7 @@ from synclease.core.constants import RETIRE_REQUEST_TIMEOUT_SECONDS
 from synclease.core.errors import BadInputError
 from synclease.core.events import parse_ndjson_events
 from synclease.services.ensure import ensure
+from synclease.services.history import actor
 
 
 def _events(source: str | None, event_type: str | None, data: str | None) -> list[tuple[str, Any]]:
@@ -47,7 +48,7 @@ def run(source: str | None, event_type: str | None, data: str | None, as_json: b
         depth = queue.depth()
     daemon: dict[str, Any] | None = None
     if session is not None:
-        result = ensure(ctx.root, ctx.version, ctx.settings.port_range, ctx.clock)
+        result = ensure(ctx.root, ctx.version, ctx.settings.port_range, ctx.clock, by=actor("sync push"))
         lease = ctx.store.read(result.instance_id).lease
         if lease is not None:
             http_client.post(lease.port, "/api/kick", lease.token, RETIRE_REQUEST_TIMEOUT_SECONDS)

@@ -5,11 +5,19 @@ from __future__ import annotations
 from synclease.cli import context
 from synclease.cli.output import emit_json, stdout_console
 from synclease.services.ensure import ensure
+from synclease.services.history import actor
 
 
-def run(as_json: bool) -> int:
+def run(as_json: bool, force_spawn: bool = False) -> int:
     ctx = context.load()
-    result = ensure(ctx.root, ctx.version, ctx.settings.port_range, ctx.clock)
+    result = ensure(
+        ctx.root,
+        ctx.version,
+        ctx.settings.port_range,
+        ctx.clock,
+        by=actor("sync start"),
+        force_spawn=force_spawn,
+    )
     if as_json:
         emit_json(result.to_json())
     else:

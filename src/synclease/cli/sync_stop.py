@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from synclease.cli import context
 from synclease.cli.output import emit_json, stdout_console
+from synclease.services.history import actor
 from synclease.services.retire import stop_singleton
 
 
 def run(as_json: bool) -> int:
     ctx = context.load()
-    stopped = stop_singleton(ctx.store, ctx.clock, ctx.settings.port_range)
+    stopped = stop_singleton(ctx.store, ctx.clock, ctx.settings.port_range, by=actor("sync stop"))
     if stopped is None:
         document: dict[str, object] = {"stopped": False, "reason": "not_running"}
     else:

@@ -31,6 +31,11 @@ LEASE_TTL_SECONDS: Final = 10.0
 #: A daemon with no work and no real requests for this long retires by itself.
 SYNC_DAEMON_IDLE_RETIREMENT_SECONDS: Final = 15 * 60.0
 
+#: An idle daemon whose resident memory passes this many MiB retires (``SYNCLEASE_MAX_RSS_MB``).
+MAX_RSS_MB: Final = 256.0
+#: ``work_stalled``: events wait and nothing was uploaded for this long (``SYNCLEASE_STALL_SECONDS``).
+STALL_SECONDS: Final = 3600.0
+
 #: Process start times are compared with this tolerance (seconds); psutil derives them from clock ticks.
 START_TIME_TOLERANCE_SECONDS: Final = 0.05
 

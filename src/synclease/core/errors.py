@@ -52,6 +52,10 @@ class AlreadyRunningError(SyncleaseError):
 class DaemonStartError(SyncleaseError):
     """A spawned daemon did not become healthy; ``log_tail`` holds its last log lines."""
 
-    def __init__(self, message: str, *, hint: str | None = None, log_tail: str = "") -> None:
+    def __init__(
+        self, message: str, *, hint: str | None = None, log_tail: str = "", code: str | None = None
+    ) -> None:
         super().__init__(message, hint=hint)
         self.log_tail = log_tail
+        #: A short machine tag: ``exit_<status>``, ``no_health``, ``backoff``.
+        self.code = code

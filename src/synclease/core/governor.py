@@ -20,6 +20,7 @@ class Reason(enum.StrEnum):
     IDLE = "idle"
     LEASE_REVOKED = "lease_revoked"
     ROOT_GONE = "root_gone"
+    MEMORY = "memory"
     RETIRE_REQUESTED = "retire_requested"
     SHUTDOWN_REQUESTED = "shutdown_requested"
     SIGNAL = "signal"
@@ -39,6 +40,9 @@ class Observation:
     retire_requested: bool = False
     shutdown_requested: bool = False
     signalled: bool = False
+    #: Resident memory in MiB, when it could be read, and the bound past which an idle daemon retires.
+    rss_mb: float | None = None
+    max_rss_mb: float | None = None
 
 
 @dataclass(frozen=True)
@@ -85,6 +89,9 @@ def decide(obs: Observation) -> Decision:
         return Decision(Action.DRAIN if obs.in_flight else Action.RETIRE, reason)
     if obs.in_flight:
         return SERVE
+    if obs.rss_mb is not None and obs.max_rss_mb is not None and obs.rss_mb > obs.max_rss_mb:
+        # Only while idle: the next CLI call spawns a fresh daemon.
+        return Decision(Action.RETIRE, Reason.MEMORY)
     if obs.now - obs.last_activity >= obs.idle_retirement_seconds:
         return Decision(Action.RETIRE, Reason.IDLE)
     return SERVE

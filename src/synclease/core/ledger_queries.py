@@ -14,6 +14,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from synclease.core.fleet import Survey
+from synclease.core.identity import HolderVerdict
+from synclease.core.lease import LeaseRecord
 from synclease.core.ledger import EventKind, LedgerEvent, LedgerReason
 
 #: The events after which an instance has ended; ``vanished`` is recorded only for one without any.
@@ -122,3 +125,17 @@ def doctor_signals(events: Sequence[LedgerEvent], now: datetime) -> DoctorSignal
             if e.kind is EventKind.START_FAILED and within(e, now, START_FAILURES_WINDOW)
         ),
     )
+
+
+def vanished(found: Survey, events: Iterable[LedgerEvent]) -> list[tuple[LeaseRecord, LedgerReason]]:
+    """The daemons of a survey that died without a word: their lease is stale (holder lock free and PID
+    gone or reused) and ``events`` hold no ending for them; with the reason the proof gives."""
+    known = tuple(events)
+    out: list[tuple[LeaseRecord, LedgerReason]] = []
+    for verdict in found.lease_verdicts:
+        entry = found.lease_entry(verdict.instance_id)
+        if not verdict.stale or entry is None or entry.lease is None or has_ended(known, verdict.instance_id):
+            continue
+        reused = verdict.holder is HolderVerdict.PID_REUSED
+        out.append((entry.lease, LedgerReason.PID_REUSED if reused else LedgerReason.HOLDER_DEAD))
+    return out

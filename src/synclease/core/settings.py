@@ -26,6 +26,10 @@ class Settings:
     failpoints: frozenset[str] = field(default_factory=frozenset)
     #: How long an upload batch stays claimed by one daemon before another may re-send it.
     claim_seconds: float = 30.0
+    #: An idle daemon whose resident memory passes this retires (the next CLI call spawns a fresh one).
+    max_rss_mb: float = constants.MAX_RSS_MB
+    #: ``work_stalled``: logged in, events queued, and no successful upload for longer than this.
+    stall_seconds: float = constants.STALL_SECONDS
 
 
 #: Sane bounds of the timing overrides, in seconds (a lease must stay something the codec accepts).
@@ -33,11 +37,15 @@ HEARTBEAT_BOUNDS = (0.05, 3600.0)
 TTL_BOUNDS = (0.15, 24 * 3600.0)
 IDLE_BOUNDS = (0.1, 30 * 24 * 3600.0)
 CLAIM_BOUNDS = (0.5, 24 * 3600.0)
+RSS_BOUNDS = (1.0, 1024 * 1024.0)
+STALL_BOUNDS = (1.0, 365 * 24 * 3600.0)
 #: A lease must outlive this many heartbeats, so one slow tick is never a death.
 MIN_HEARTBEATS_PER_TTL = 3
 
 
-def _seconds(env: Mapping[str, str], name: str, default: float, bounds: tuple[float, float]) -> float:
+def _seconds(
+    env: Mapping[str, str], name: str, default: float, bounds: tuple[float, float], unit: str = "seconds"
+) -> float:
     raw = env.get(name, "").strip()
     if not raw:
         return default
@@ -48,12 +56,12 @@ def _seconds(env: Mapping[str, str], name: str, default: float, bounds: tuple[fl
     lo, hi = bounds
     if not math.isfinite(value) or value <= 0:
         raise BadInputError(
-            f"{name}={raw!r} is not a positive number of seconds",
+            f"{name}={raw!r} is not a positive number of {unit}",
             hint=f"set {name} to e.g. 2.5 or unset it",
         )
     if not lo <= value <= hi:
         raise BadInputError(
-            f"{name}={raw!r} is outside {lo:g}-{hi:g} seconds",
+            f"{name}={raw!r} is outside {lo:g}-{hi:g} {unit}",
             hint=f"set {name} within those bounds or unset it",
         )
     return value
@@ -125,4 +133,6 @@ def load(env: Mapping[str, str]) -> Settings:
         port_range=port_range,
         failpoints=parse_failpoints(env.get("SYNCLEASE_FAILPOINTS", "")),
         claim_seconds=_seconds(env, "SYNCLEASE_CLAIM_SECONDS", 30.0, CLAIM_BOUNDS),
+        max_rss_mb=_seconds(env, "SYNCLEASE_MAX_RSS_MB", constants.MAX_RSS_MB, RSS_BOUNDS, unit="MiB"),
+        stall_seconds=_seconds(env, "SYNCLEASE_STALL_SECONDS", constants.STALL_SECONDS, STALL_BOUNDS),
     )

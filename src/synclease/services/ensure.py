@@ -18,7 +18,9 @@ from synclease.adapters.root import DaemonRoot
 from synclease.adapters.session_store import current_session
 from synclease.adapters.spawn import python_module, spawn_detached, wait_for_child
 from synclease.core.clock import Clock
+from synclease.core.errors import DaemonStartError
 from synclease.core.lease import LeaseRecord, SingletonRecord
+from synclease.core.ledger import Actor
 from synclease.core.versions import is_older, protocol_compatible
 from synclease.services.retire import request_retire
 from synclease.services.singleton import SingletonView, live_health, live_singleton
@@ -78,7 +80,7 @@ def wait_healthy(
     )
 
 
-def startup_reap(store: LeaseStore, clock: Clock, port_range: range) -> None:
+def startup_reap(store: LeaseStore, clock: Clock, port_range: range, by: Actor | None = None) -> None:
     """The startup reaper: only ``safe_auto`` daemons and provably stale leases, never anything else.
 
     Imported here, not at the top: a ``sync start`` that reuses a healthy singleton never needs the
@@ -87,7 +89,57 @@ def startup_reap(store: LeaseStore, clock: Clock, port_range: range) -> None:
     from synclease.services.survey import survey
     from synclease.services.sweep import sweep
 
-    sweep(survey(store, clock, port_range), store, clock, {CleanupClass.SAFE_AUTO})
+    sweep(survey(store, clock, port_range), store, clock, {CleanupClass.SAFE_AUTO}, by=by)
+
+
+def _check_backoff(root: DaemonRoot, clock: Clock) -> None:
+    """Fail fast instead of a crash-respawn loop on every CLI call (3 failed starts in 10 minutes)."""
+    from synclease.adapters.ledger_store import LedgerStore
+    from synclease.core.ledger import EventKind
+    from synclease.core.ledger_queries import respawn_backoff
+
+    events = LedgerStore(root).read().events
+    backoff = respawn_backoff(events, clock.now())
+    if not backoff.active:
+        return
+    last = next(e for e in reversed(events) if e.kind is EventKind.START_FAILED)
+    code = last.evidence.error_code or "unknown"
+    raise DaemonStartError(
+        f"the sync daemon failed to start {backoff.failures} times in the last 10 minutes "
+        f"(last: {code}); not spawning it again for now",
+        hint="fix the cause in the log below, then run: synclease sync start --force-spawn",
+        log_tail="\n".join(last.evidence.log_tail or ()),
+        code="backoff",
+    )
+
+
+def _spawn(root: DaemonRoot, store: LeaseStore, clock: Clock, version: str, by: Actor | None) -> LeaseRecord:
+    """Spawn one daemon and wait for it, recording ``spawned`` and, if it never serves, ``start_failed``."""
+    from synclease.adapters.log_files import prune_logs
+    from synclease.core.ledger import EventKind, Evidence, LedgerReason, log_lines
+    from synclease.services.history import Recorder
+
+    prune_logs(root, live={entry.instance_id for entry in store.list()})
+    recorder = Recorder(root, clock, by)
+    instance_id = new_instance_id()
+    child = spawn_daemon(root, instance_id)
+    recorder.record(
+        EventKind.SPAWNED, instance_id=instance_id, pid=child.pid, port=None, package_version=version
+    )
+    try:
+        return wait_healthy(child, store, instance_id, clock)
+    except DaemonStartError as exc:
+        evidence = Evidence(error_code=exc.code, log_tail=log_lines(exc.log_tail) or None)
+        recorder.record(
+            EventKind.START_FAILED,
+            instance_id=instance_id,
+            pid=child.pid,
+            port=None,
+            package_version=version,
+            reason=LedgerReason.STARTUP_FAILED,
+            evidence=evidence,
+        )
+        raise
 
 
 def _session_id(root: DaemonRoot) -> str | None:
@@ -111,18 +163,28 @@ def _record(store: LeaseStore, lease: LeaseRecord, clock: Clock) -> None:
 
 
 def ensure(
-    root: DaemonRoot, version: str, port_range: range | None = None, clock: Clock = SYSTEM_CLOCK
+    root: DaemonRoot,
+    version: str,
+    port_range: range | None = None,
+    clock: Clock = SYSTEM_CLOCK,
+    *,
+    by: Actor | None = None,
+    force_spawn: bool = False,
 ) -> EnsureResult:
     """Reuse or spawn under the singleton lock. After a spawn, outside the lock, ask the superseded
-    singleton to retire and run the startup reaper on ``port_range``."""
+    singleton to retire and run the startup reaper on ``port_range``.
+
+    Spawning backs off after repeated failed starts (ledger ``start_failed``): ``force_spawn`` tries
+    anyway (``sync start --force-spawn``); a start that serves clears the backoff."""
     store = LeaseStore(root)
     with store.singleton_lock():
         view = live_singleton(store, clock)
         if view is not None and reusable(view, version, _session_id(root)):
             lease = view.lease
             return EnsureResult(lease.pid, lease.port, lease.instance_id, view.package_version, True)
-        instance_id = new_instance_id()
-        lease = wait_healthy(spawn_daemon(root, instance_id), store, instance_id, clock)
+        if not force_spawn:
+            _check_backoff(root, clock)
+        lease = _spawn(root, store, clock, version, by)
         _record(store, lease, clock)
     result = EnsureResult(
         lease.pid,
@@ -133,7 +195,7 @@ def ensure(
         view.lease.instance_id if view else None,
     )
     if view is not None:
-        request_retire(view.lease)
+        request_retire(view.lease, "replaced", by)
     if port_range is not None:
-        startup_reap(store, clock, port_range)
+        startup_reap(store, clock, port_range, by)
     return result

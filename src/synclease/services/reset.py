@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 from synclease.adapters.lease_store import LeaseStore
 from synclease.core.clock import Clock
 from synclease.core.fleet import CleanupClass, IdentityRecord, Survey
+from synclease.core.ledger import Actor
 from synclease.core.outcomes import SweepResult
 from synclease.services.survey import survey
 from synclease.services.sweep import InFlight, sweep
@@ -43,6 +44,7 @@ def reset(
     *,
     force: bool,
     confirm: Callable[[list[IdentityRecord]], bool] | None = None,
+    by: Actor | None = None,
 ) -> ResetResult:
     """Sweep ``safe_auto`` daemons and stale leases; ``operator_required`` ones too with ``force`` or
     when ``confirm`` (asked outside the lock) says yes."""
@@ -55,5 +57,5 @@ def reset(
     with store.singleton_lock():
         record = store.read_singleton().record
         current = before if record is None else _without_singleton(before, record.instance_id, record.pid)
-        result = sweep(current, store, clock, classes, in_flight=policy)
+        result = sweep(current, store, clock, classes, in_flight=policy, by=by)
     return ResetResult(before, result, survey(store, clock, port_range))

@@ -17,17 +17,30 @@ from synclease.adapters.lease_store import LeaseStore
 from synclease.adapters.signals import RealOps
 from synclease.core.clock import Clock
 from synclease.core.constants import RETIRE_REQUEST_TIMEOUT_SECONDS
-from synclease.core.escalate import Ops, Outcome, Target, escalate
+from synclease.core.escalate import CleanupPath, Ops, Outcome, Target, escalate
 from synclease.core.lease import LeaseRecord
+from synclease.core.ledger import Actor, EventKind, Evidence, LedgerReason
+from synclease.services.history import Recorder
 from synclease.services.singleton import SingletonView, live_singleton
 
 #: ``sync stop`` gives each step of the ladder this long (a daemon finishing a batch needs a moment).
 STOP_STEP_SECONDS = 3.0
 
 
-def request_retire(lease: LeaseRecord) -> bool:
+def retire_body(reason: str | None, by: Actor | None) -> dict[str, object]:
+    """What a retire request says of itself: why, and who asks (for the daemon's ``retired`` event)."""
+    body: dict[str, object] = {}
+    if reason is not None:
+        body["reason"] = reason
+    if by is not None:
+        body["by"] = {"pid": by.pid, "command": by.command}
+    return body
+
+
+def request_retire(lease: LeaseRecord, reason: str | None = None, by: Actor | None = None) -> bool:
     """Ask the daemon holding ``lease`` to retire (``POST /api/retire`` with its token); True if accepted."""
-    return http_client.post(lease.port, "/api/retire", lease.token, RETIRE_REQUEST_TIMEOUT_SECONDS).ok
+    body = retire_body(reason, by)
+    return http_client.post(lease.port, "/api/retire", lease.token, RETIRE_REQUEST_TIMEOUT_SECONDS, body).ok
 
 
 def unrecord(
@@ -60,11 +73,14 @@ class Retired:
 
 
 def retire_singleton(
-    store: LeaseStore, clock: Clock, wanted: Callable[[SingletonView], bool] = lambda view: True
+    store: LeaseStore,
+    clock: Clock,
+    wanted: Callable[[SingletonView], bool] = lambda view: True,
+    by: Actor | None = None,
 ) -> Retired | None:
     """Unrecord the live singleton (if ``wanted``) and ask it to retire; None if there was none."""
     view = unrecord(store, clock, wanted)
-    return None if view is None else Retired(view, request_retire(view.lease))
+    return None if view is None else Retired(view, request_retire(view.lease, "operator_stop", by))
 
 
 @dataclass(frozen=True)
@@ -74,13 +90,20 @@ class Stopped:
 
 
 def stop_singleton(
-    store: LeaseStore, clock: Clock, port_range: range, ops: Ops | None = None
+    store: LeaseStore, clock: Clock, port_range: range, ops: Ops | None = None, by: Actor | None = None
 ) -> Stopped | None:
-    """``sync stop``: unrecord the singleton, then retire → SIGTERM → SIGKILL, each signal on proof."""
+    """``sync stop``: unrecord the singleton, then retire → SIGTERM → SIGKILL, each signal on proof.
+
+    The polite step tells the daemon it is an ``operator_stop`` (it records its own ``retired``); a
+    daemon that had to be signalled is recorded here as ``reaped`` with the step that ended it."""
     view = unrecord(store, clock)
     if view is None:
         return None
     lease = view.lease
     target = Target(lease.pid, lease.port, lease.start, lease.instance_id, lease.token)
-    outcome = escalate(target, port_range, ops or RealOps(clock), step_timeout=STOP_STEP_SECONDS)
+    real = ops or RealOps(clock, retire_body=retire_body("operator_stop", by))
+    outcome = escalate(target, port_range, real, step_timeout=STOP_STEP_SECONDS)
+    if outcome.ok and outcome.path in (CleanupPath.TERMINATE, CleanupPath.KILL):
+        evidence = Evidence(cleanup_path=outcome.path)
+        Recorder(store.root, clock, by).about(lease, EventKind.REAPED, LedgerReason.OPERATOR_STOP, evidence)
     return Stopped(lease, outcome)

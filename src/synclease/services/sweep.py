@@ -17,7 +17,10 @@ from synclease.core.clock import Clock, poll
 from synclease.core.constants import SYNC_PORT_RANGE
 from synclease.core.escalate import CleanupPath, Ops, Target, escalate
 from synclease.core.fleet import CleanupClass, IdentityRecord, LeaseStatus, SkipReason, StaleLease, Survey
+from synclease.core.ledger import Actor, EventKind, Evidence
 from synclease.core.outcomes import Failed, LeaseRemoved, Skipped, SweepResult, Swept
+from synclease.services.history import Recorder, reason_of
+from synclease.services.retire import retire_body
 from synclease.services.singleton import live_health
 from synclease.services.survey import judge_lease
 
@@ -182,6 +185,10 @@ def _drop_dead_lease(store: LeaseStore, path: Path, clock: Clock) -> None:
         store.delete_stale(entry)
 
 
+def _reason(record: IdentityRecord) -> str:
+    return "expired_lease" if record.skip_reason is None else record.skip_reason.value
+
+
 def sweep(
     survey: Survey,
     store: LeaseStore,
@@ -190,9 +197,18 @@ def sweep(
     *,
     ops: Ops | None = None,
     in_flight: InFlight = InFlight.SPARE,
+    by: Actor | None = None,
 ) -> SweepResult:
-    """Clean records whose class is in ``classes`` (never ``never_touch``, never the singleton)."""
-    guarded = GuardedOps(ops or RealOps(clock), store, survey, clock, in_flight)
+    """Clean records whose class is in ``classes`` (never ``never_touch``, never the singleton), and
+    record it: ``vanished`` for daemons that died without a word, ``reaped``, ``lease_removed``."""
+    recorder = Recorder(store.root, clock, by)
+    recorder.vanished(survey)
+    reasons = {(r.pid, r.port): _reason(r) for r in survey.records}
+
+    def polite(target: Target) -> dict[str, object]:
+        return retire_body(reasons.get((target.pid, target.port)), by)
+
+    guarded = GuardedOps(ops or RealOps(clock, retire_body=polite), store, survey, clock, in_flight)
     family_range = range(
         max(SYNC_PORT_RANGE.start, survey.ctx.port_range.start),
         min(SYNC_PORT_RANGE.stop, survey.ctx.port_range.stop),
@@ -222,4 +238,27 @@ def sweep(
             removed = _remove_stale(store, verdict, survey, clock)
             if removed is not None:
                 result.leases_removed.append(removed)
+    _record(recorder, result)
     return result
+
+
+def _record(recorder: Recorder, result: SweepResult) -> None:
+    for swept in result.swept:
+        recorder.record(
+            EventKind.REAPED,
+            instance_id=swept.instance_id,
+            pid=swept.pid,
+            port=swept.port,
+            package_version=swept.package_version,
+            reason=reason_of(swept.reason),
+            evidence=Evidence(cleanup_path=swept.cleanup_path),
+        )
+    for removed in result.leases_removed:
+        recorder.record(
+            EventKind.LEASE_REMOVED,
+            instance_id=removed.instance_id,
+            pid=removed.pid,
+            port=removed.port,
+            package_version=None,
+            reason=reason_of(removed.reason),
+        )

@@ -3,6 +3,7 @@
 
 ``GET /api/health`` (no auth, no secrets); ``POST /api/retire``, ``POST /api/shutdown`` and
 ``POST /api/kick`` (new events queued: look at the queue now) need ``Authorization: Bearer <token>``.
+A retire request may say why and who asks (``{"reason", "by"}``), for the daemon's ledger event.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from synclease.adapters.http_server import ControlServer, Request, Response, Route, bearer
+from synclease.core.codec import MAX_PID, CodecError, Lenient, parse_json
+from synclease.core.ledger import Actor, LedgerReason
 
 
 class Controller(Protocol):
@@ -18,9 +21,27 @@ class Controller(Protocol):
     token: str
 
     def health(self) -> dict[str, Any]: ...
-    def request_retire(self) -> bool: ...
+    def request_retire(self, reason: str | None = None, by: Actor | None = None) -> bool: ...
     def request_shutdown(self) -> bool: ...
     def kick(self) -> None: ...
+
+
+def retire_request(body: bytes) -> tuple[str | None, Actor | None]:
+    """``{"reason": ..., "by": {"pid", "command"}}`` from a retire request, read leniently: a reason
+    outside the ledger's closed set, or a malformed ``by``, is simply not used."""
+    try:
+        doc = parse_json(body.decode("utf-8")) if body.strip() else {}
+    except (UnicodeDecodeError, CodecError):
+        return None, None
+    fields = Lenient(doc if isinstance(doc, dict) else {})
+    reason = fields.text("reason", 32)
+    by_fields = fields.section("by")
+    pid, command = by_fields.integer("pid", 1, MAX_PID), by_fields.text("command", 48)
+    try:
+        by = Actor(pid, command) if pid is not None and command is not None else None
+    except ValueError:
+        by = None
+    return (reason if reason in {r.value for r in LedgerReason} else None), by
 
 
 def routes(controller: Controller) -> list[Route]:
@@ -30,7 +51,8 @@ def routes(controller: Controller) -> list[Route]:
         return Response.json(200, controller.health())
 
     def retire(request: Request) -> Response:
-        accepted = controller.request_retire()
+        reason, by = retire_request(request.body)
+        accepted = controller.request_retire(reason, by)
         return Response.json(202 if accepted else 503, {"accepted": accepted})
 
     def shutdown(request: Request) -> Response:

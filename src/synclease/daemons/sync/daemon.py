@@ -21,15 +21,18 @@ from synclease.adapters.lease_store import LeaseStore
 from synclease.adapters.locks import HolderLock
 from synclease.adapters.root import DaemonRoot
 from synclease.core import governor
-from synclease.core.clock import Clock, to_wire
+from synclease.core.clock import Clock
 from synclease.core.constants import PROTOCOL_VERSION, SYNC
 from synclease.core.errors import AlreadyRunningError, SyncleaseError
 from synclease.core.lease import LeaseRecord, SingletonRecord
+from synclease.core.ledger import Actor
 from synclease.core.settings import Settings
 from synclease.daemons.lifecycle import Daemon, Leave
 from synclease.daemons.sync.control import control_server
 from synclease.daemons.sync.lease_keeper import LeaseKeeper, Standing, fault_code
+from synclease.daemons.sync.self_report import self_report
 from synclease.daemons.sync.wiring import WorkSetup
+from synclease.daemons.sync.witness import Witness
 from synclease.services.retire import release_record, request_retire
 from synclease.services.singleton import live_singleton
 
@@ -67,6 +70,7 @@ class SyncDaemon(Daemon):
         self.started_at = self.clock.now()
         self.start = process.own_start()
         self.keeper = LeaseKeeper(self.store, self.clock)
+        self.witness = Witness(opts.root, self.clock)
         self._holder = HolderLock(opts.root.holder_lock_path(opts.instance_id))
 
     # --- what the control plane asks ----------------------------------------------------------
@@ -76,37 +80,21 @@ class SyncDaemon(Daemon):
         return self.keeper.lease
 
     def health(self) -> dict[str, Any]:
-        lease = self.lease
-        assert lease is not None
-        return {
-            "daemon_family": SYNC,
-            "instance_id": lease.instance_id,
-            "scope_id": lease.scope_id,
-            "daemon_root": lease.daemon_root,
-            "pid": lease.pid,
-            "port": lease.port,
-            "process_start_time": lease.process_start_time,
-            "process_start_ticks": lease.process_start_ticks,
-            "boot_id": lease.boot_id,
-            "package_version": lease.package_version,
-            "protocol_version": lease.protocol_version,
-            "started_at": to_wire(self.started_at),
-            "lease": {
-                "state": lease.state,
-                "renewed_at": to_wire(lease.renewed_at),
-                "expires_at": to_wire(lease.expires_at),
-                "write_error": self.keeper.write_error,
-            },
-            "sync": {**self.worker.status().to_json(), "in_flight": self.worker.in_flight()},
-            "auth_scope": lease.auth_scope,
-            "server_url": self.work.server_url,
-            "session_id": self.work.session_id,
-            "queue_db_path": lease.queue_db_path,
-        }
+        assert self.lease is not None
+        status, in_flight = self.worker.status(), self.worker.in_flight()
+        return self_report(
+            self.lease,
+            self.started_at,
+            write_error=self.keeper.write_error,
+            status=status,
+            in_flight=in_flight,
+            work=self.work,
+        )
 
-    def request_retire(self) -> bool:
+    def request_retire(self, reason: str | None = None, by: Actor | None = None) -> bool:
         if "ignore_retire" in self.opts.settings.failpoints:
             return False
+        self.witness.asked(reason, by)
         self.retire_requested = True
         self.waker.poke()
         return True
@@ -192,6 +180,7 @@ class SyncDaemon(Daemon):
     def on_serving(self) -> None:
         self.worker.start()
         assert self.lease is not None
+        self.witness.serving(self.lease)
         log.info(
             "serving instance=%s port=%d version=%s pid=%d",
             self.opts.instance_id,
@@ -227,6 +216,8 @@ class SyncDaemon(Daemon):
         superseded = record is not None and governor.is_superseded(
             record.instance_id, record.generation, self.opts.instance_id, self.baseline_generation
         )
+        if superseded:
+            self.witness.saw(record, self.opts.instance_id)
         obs = governor.Observation(
             now=self.clock.monotonic(),
             last_activity=max(self.last_kick, self.worker.last_activity_monotonic()),
@@ -238,6 +229,8 @@ class SyncDaemon(Daemon):
             retire_requested=self.retire_requested,
             shutdown_requested=self.shutdown_requested,
             signalled=self.signals > 0,
+            rss_mb=process.own_rss_mb(),
+            max_rss_mb=self.opts.settings.max_rss_mb,
         )
         return governor.decide(obs)
 
@@ -284,4 +277,13 @@ class SyncDaemon(Daemon):
             self._holder.release()
         except OSError as exc:
             log.warning("could not release the holder lock: %s", exc)
+        if self.lease is not None:
+            idle = self.clock.monotonic() - max(self.last_kick, self.worker.last_activity_monotonic())
+            self.witness.retired(self.lease, reason, idle, self._queue_depth())
         say("retired reason=%s instance=%s", reason, self.opts.instance_id)
+
+    def _queue_depth(self) -> int | None:
+        try:
+            return self.worker.status().queue_depth
+        except (OSError, SyncleaseError):
+            return None

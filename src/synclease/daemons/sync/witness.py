@@ -1,0 +1,52 @@
+"""What the sync daemon tells the fleet's ledger about itself: that it serves, and why it retired.
+
+It remembers what it will need for the ``retired`` event while the daemon runs: who asked it to
+retire and why (a retire request may say: ``operator_stop``, ``replaced``, ``expired_lease``...), and
+which instance and generation superseded it.
+"""
+
+from __future__ import annotations
+
+from synclease.adapters.root import DaemonRoot
+from synclease.core.clock import Clock
+from synclease.core.lease import LeaseRecord, SingletonRecord
+from synclease.core.ledger import Actor, EventKind, Evidence, LedgerReason
+from synclease.services.history import Recorder, reason_of
+
+
+class Witness:
+    def __init__(self, root: DaemonRoot, clock: Clock) -> None:
+        self.root = root
+        self.clock = clock
+        self.asked_reason: LedgerReason | None = None
+        self.asked_by: Actor | None = None
+        self.superseded_by: SingletonRecord | None = None
+
+    def asked(self, reason: str | None, by: Actor | None) -> None:
+        """A retire request arrived (with its reason and requester, when it gave them)."""
+        self.asked_reason, self.asked_by = reason_of(reason), by
+
+    def saw(self, record: SingletonRecord | None, me: str) -> None:
+        if record is not None and record.instance_id != me:
+            self.superseded_by = record
+
+    def serving(self, lease: LeaseRecord) -> None:
+        Recorder(self.root, self.clock).about(lease, EventKind.SERVING, None)
+
+    def retired(
+        self, lease: LeaseRecord, reason: str, idle_seconds: float | None, queue_depth: int | None
+    ) -> None:
+        why = reason_of(reason)
+        by = None
+        if why is LedgerReason.RETIRE_REQUESTED and self.asked_reason is not None:
+            why, by = self.asked_reason, self.asked_by
+        elif why is LedgerReason.RETIRE_REQUESTED:
+            by = self.asked_by
+        superseded = self.superseded_by if why is LedgerReason.SUPERSEDED else None
+        evidence = Evidence(
+            idle_seconds=idle_seconds if why is LedgerReason.IDLE else None,
+            superseded_by=superseded.instance_id if superseded else None,
+            superseded_generation=superseded.generation if superseded else None,
+            queue_depth=queue_depth,
+        )
+        Recorder(self.root, self.clock, by).about(lease, EventKind.RETIRED, why, evidence)

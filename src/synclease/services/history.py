@@ -1,0 +1,106 @@
+"""The fleet's memory, written: one helper that turns what a command or a daemon did into ledger
+events (:mod:`synclease.core.ledger`) and appends them (:mod:`synclease.adapters.ledger_store`).
+
+Recording never fails the command or the daemon that records: a ledger that cannot be written (disk
+full, a hostile file in its place) costs one warning line, and the caller goes on.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+from synclease.adapters.ledger_store import LedgerStore
+from synclease.adapters.root import DaemonRoot
+from synclease.adapters.spawn import log_tail
+from synclease.core.clock import Clock
+from synclease.core.fleet import Survey
+from synclease.core.lease import LeaseRecord
+from synclease.core.ledger import Actor, EventKind, Evidence, LedgerEvent, LedgerReason, log_lines
+from synclease.core.ledger_queries import vanished
+
+log = logging.getLogger("synclease")
+
+
+def actor(command: str) -> Actor:
+    """This CLI process, as the ``by`` of the events it causes (``command``: e.g. ``"sync start"``)."""
+    return Actor(os.getpid(), command)
+
+
+def reason_of(value: str | None) -> LedgerReason | None:
+    """A governor, reaper or CLI reason as a ledger reason (None when it is none of the closed set)."""
+    if value is None:
+        return None
+    try:
+        return LedgerReason(value)
+    except ValueError:
+        return LedgerReason.ERROR
+
+
+class Recorder:
+    def __init__(self, root: DaemonRoot, clock: Clock, by: Actor | None = None) -> None:
+        self.root = root
+        self.clock = clock
+        self.by = by
+        self.store = LedgerStore(root)
+
+    def record(
+        self,
+        kind: EventKind,
+        *,
+        instance_id: str | None,
+        pid: int | None,
+        port: int | None,
+        package_version: str | None,
+        reason: LedgerReason | None = None,
+        evidence: Evidence | None = None,
+        once: bool = False,
+    ) -> None:
+        event = LedgerEvent(
+            at=self.clock.now(),
+            kind=kind,
+            instance_id=instance_id,
+            pid=pid,
+            port=port,
+            package_version=package_version,
+            reason=reason,
+            by=self.by,
+            evidence=evidence or Evidence(),
+        )
+        appended = self.store.append(event, once=once)
+        if not appended.ok and appended.problem != "already_ended":
+            log.warning("ledger: %s event not recorded (%s)", kind.value, appended.one_line())
+
+    def about(
+        self,
+        lease: LeaseRecord,
+        kind: EventKind,
+        reason: LedgerReason | None,
+        evidence: Evidence | None = None,
+    ) -> None:
+        """An event about the daemon holding ``lease``."""
+        self.record(
+            kind,
+            instance_id=lease.instance_id,
+            pid=lease.pid,
+            port=lease.port,
+            package_version=lease.package_version,
+            reason=reason,
+            evidence=evidence,
+        )
+
+    def vanished(self, found: Survey) -> None:
+        """Record, once each, the daemons of this root that died without a word: their lease is
+        stale (holder lock free and PID gone or reused) and the ledger has no ending for them."""
+        for lease, reason in vanished(found, self.store.read().events):
+            tail = log_lines(log_tail(self.root.log_path(lease.instance_id)))
+            self.record(
+                EventKind.VANISHED,
+                instance_id=lease.instance_id,
+                pid=lease.pid,
+                port=lease.port,
+                package_version=lease.package_version,
+                reason=reason,
+                evidence=Evidence(log_tail=tail or None),
+                once=True,
+            )
