@@ -105,6 +105,28 @@ def auth_doctor(
     return cmd.run(as_json, reset, force)
 
 
+@sync_app.command("history")
+def sync_history(
+    as_json: bool = JSON_OPTION,
+    limit: int = typer.Option(20, "--limit", help="How many events, newest first."),
+    instance: str | None = typer.Option(None, "--instance", help="Only this instance (an id or its prefix)."),
+) -> int:
+    """The fleet's ledger: why each daemon started, retired, was reaped or vanished."""
+    from synclease.cli import sync_history as cmd
+
+    return cmd.run(as_json, limit, instance)
+
+
+def explain(
+    target: str = typer.Argument(..., help="A port, a PID, or the start of an instance id."),
+    as_json: bool = JSON_OPTION,
+) -> int:
+    """Why a listener or lease is what it is: proofs, class, reuse, cleanup, history, next step."""
+    from synclease.cli import explain_cmd as cmd
+
+    return cmd.run(target, as_json)
+
+
 def dashboard(
     project: str | None = typer.Option(None, "--project", help="Project directory (default: the cwd)."),
     port_hint: int | None = typer.Option(None, "--port-hint", help="First port to try, in 9237-9336."),
@@ -123,4 +145,5 @@ def register(app: typer.Typer) -> None:
     app.add_typer(sync_app, name="sync")
     app.add_typer(auth_app, name="auth")
     app.command("dashboard")(dashboard)
+    app.command("explain")(explain)
     app._synclease_registered = True  # type: ignore[attr-defined]

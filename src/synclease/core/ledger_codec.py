@@ -192,3 +192,8 @@ def decode_lines(data: bytes, *, complete: bool = False) -> tuple[list[LedgerEve
         except CodecError:
             skipped += 1
     return events, skipped
+
+
+def to_document(event: LedgerEvent) -> dict[str, Any]:
+    """The event as a JSON object, exactly the fields of its ledger line (for ``--json`` outputs)."""
+    return _payload(event, event.evidence.log_tail, event.evidence.log_truncated)

@@ -1,0 +1,78 @@
+"""``synclease explain TARGET``: find the listener or lease the target names, and gather the facts
+for :mod:`synclease.core.explain`. Reads only (the survey never signals, nothing is written)."""
+
+from __future__ import annotations
+
+from synclease.adapters.lease_store import LeaseStore
+from synclease.adapters.ledger_store import LedgerStore
+from synclease.adapters.root import DaemonRoot
+from synclease.adapters.session_store import current_session
+from synclease.core.clock import Clock
+from synclease.core.explain import Reuse, Target, Verdict, explain_lease, explain_listener
+from synclease.core.fleet import IdentityRecord, StaleLease, Survey
+from synclease.core.ledger import LedgerEvent
+from synclease.core.ledger_queries import for_instance, recent
+from synclease.services.ensure import reusable
+from synclease.services.singleton import live_singleton
+from synclease.services.survey import survey
+
+HISTORY_LIMIT = 10
+
+
+def _matches(record: IdentityRecord, target: Target) -> bool:
+    if target.port is not None:
+        return record.port == target.port
+    if target.pid is not None:
+        return record.pid == target.pid
+    return (
+        record.instance_id is not None
+        and target.prefix is not None
+        and record.instance_id.startswith(target.prefix)
+    )
+
+
+def _lease_matches(verdict: StaleLease, target: Target) -> bool:
+    if target.port is not None:
+        return verdict.port == target.port
+    if target.pid is not None:
+        return verdict.pid == target.pid
+    return target.prefix is not None and verdict.instance_id.startswith(target.prefix)
+
+
+def _reuse(store: LeaseStore, clock: Clock, record: IdentityRecord, version: str) -> Reuse:
+    if not record.is_recorded_singleton:
+        return Reuse(False, "it is not the recorded singleton: `sync start` reuses or spawns that one")
+    view = live_singleton(store, clock)
+    if view is None:
+        return Reuse(False, "its lease is not live or its self-report does not agree with it")
+    session = current_session(store.root)
+    if reusable(view, version, session.session_id if session else None):
+        return Reuse(True, "live lease, agreeing self-report, not older than this install, current login")
+    if session is not None and view.health.session_id != session.session_id:
+        return Reuse(False, "it holds another login than the current one")
+    return Reuse(False, "it is older than this install or speaks another protocol: newer wins")
+
+
+def _history(events: tuple[LedgerEvent, ...], instance_id: str | None) -> tuple[LedgerEvent, ...]:
+    if instance_id is None:
+        return ()
+    return tuple(recent(for_instance(events, instance_id), HISTORY_LIMIT))
+
+
+def explain(root: DaemonRoot, clock: Clock, port_range: range, version: str, target: Target) -> Verdict:
+    store = LeaseStore(root)
+    found: Survey = survey(store, clock, port_range)
+    events = LedgerStore(root).read().events
+    record = next((r for r in found.records if _matches(r, target)), None)
+    if record is not None:
+        reuse = _reuse(store, clock, record, version)
+        return explain_listener(
+            target, record, found.ctx.scope_id, reuse, _history(events, record.instance_id)
+        )
+    lease = next((v for v in found.lease_verdicts if _lease_matches(v, target)), None)
+    if lease is not None:
+        return explain_lease(target, lease, _history(events, lease.instance_id))
+    if target.prefix is not None:
+        history = tuple(recent(for_instance(events, target.prefix), HISTORY_LIMIT))
+        return Verdict(target, False, history=history, next_command="synclease sync history")
+    return Verdict(target, False, next_command="synclease auth doctor")
