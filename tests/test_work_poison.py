@@ -136,9 +136,17 @@ def test_retryable_and_auth_answers_never_count_as_rejections(
 def test_rejection_counts_survive_a_new_worker(queue: EventQueue, rx: Receiver, workers: Workers) -> None:
     good, [poison] = push_with_poison(queue, 20, [0])
     rx.reject_events(422)
-    first = workers(queue, session_for(rx), instance_id="inst-first", backoff_cap=30.0, backoff_base=30.0)
+    # The first worker really waits out its backoff (up to 1000 s; ``stop`` wakes it): after one refusal
+    # of the poison alone it sits in a 30 s backoff, so exactly one refusal is counted when it stops.
+    first = workers(
+        queue,
+        session_for(rx),
+        instance_id="inst-first",
+        clock=RecordingClock(ceiling=1000.0),
+        backoff_cap=30.0,
+        backoff_base=30.0,
+    )
     first.start()
-    # One refusal of the poison alone, then the first worker backs off for 30 s (a recorded wait).
     wait_for(lambda: rows(queue.path, "SELECT rejections FROM events WHERE id = ?", poison) == [(1,)])
     first.stop(5)
     assert queue.counts().dead_letters == 0
