@@ -47,6 +47,7 @@ class HealthReport:
     last_sync: datetime | None = None
     consecutive_failures: int | None = None
     auth_problem: bool | None = None
+    dead_letters: int | None = None
     auth_scope: str | None = None
     server_url: str | None = None
     session_id: str | None = None
@@ -93,6 +94,7 @@ def parse_health(document: object) -> HealthReport | None:
         last_sync=sync.time("last_sync"),
         consecutive_failures=sync.integer("consecutive_failures", 0, 2**62),
         auth_problem=sync.boolean("auth_problem"),
+        dead_letters=sync.integer("dead_letters", 0, 2**62),
         auth_scope=doc.text("auth_scope"),
         server_url=doc.text("server_url"),
         session_id=doc.text("session_id", 64),
