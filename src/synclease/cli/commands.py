@@ -72,6 +72,17 @@ def sync_dead_letter(
     return cmd.run(as_json, requeue)
 
 
+@sync_app.command("move-aside")
+def sync_move_aside(
+    path: str = typer.Argument(..., help="The unusable queue database that `auth doctor` names."),
+    as_json: bool = JSON_OPTION,
+) -> int:
+    """Rename an unusable queue database (and its -wal/-shm) aside, never deleting it."""
+    from synclease.cli import sync_move_aside as cmd
+
+    return cmd.run(path, as_json)
+
+
 @auth_app.command("login")
 def auth_login(
     server: str = typer.Option(..., "--server", help="Server URL (http/https)."),
