@@ -15,6 +15,8 @@ QueueKind = Literal["scope", "local"]
 #: Characters of an event's stored JSON that human output may show.
 PREVIEW_CHARS = 60
 MOVE_ASIDE = "synclease sync move-aside"
+#: A database another process held locked for the whole read: not a reason to move it.
+TRANSIENT_PROBLEM = "busy"
 DEAD_LETTER = "synclease sync dead-letter"
 
 
@@ -106,10 +108,11 @@ def queue_section(databases: Sequence[QueueFacts]) -> dict[str, Any]:
 
 def queue_findings(databases: Sequence[QueueFacts]) -> list[tuple[str, str, str, str]]:
     """``(id, severity, summary, command)`` of the queue findings: ``queue_unusable`` per database that
-    cannot be used, ``dead_letter`` when any event was dead-lettered."""
+    cannot be used (not one that was only busy: that passes), ``dead_letter`` when any event was
+    dead-lettered."""
     out: list[tuple[str, str, str, str]] = []
     for facts in databases:
-        if facts.counts is None:
+        if facts.counts is None and facts.problem != TRANSIENT_PROBLEM:
             out.append(
                 (
                     "queue_unusable",
