@@ -3,6 +3,9 @@
     with Receiver() as rx:
         rx.answer(401)                # every request now gets 401 (None → back to 200)
         rx.require_token("t0k")       # 401 unless "Authorization: Bearer t0k" (None → any token)
+        rx.reject_events(422, is_poison)  # a batch holding any event the predicate picks gets 422
+        rx.reject_ids({"abc…"}, 400)  # ... or any of these event ids (reject_events(None) → off)
+        rx.max_body = 4096            # 413 for a request body larger than this (None → no limit)
         rx.hold()                     # requests block until rx.release() (or stop)
         rx.delay = 0.2                # or: answer each request after a delay
         rx.stop(); rx.start()         # down and back up on the same port
@@ -27,6 +30,14 @@ from typing import Any
 RESERVED_PORTS = range(9237, 9450)
 LOOPBACK = "127.0.0.1"
 
+EventPredicate = Callable[[dict[str, Any]], bool]
+
+
+def is_poison(event: dict[str, Any]) -> bool:
+    """An event whose data is an object with ``"poison": true``."""
+    data = event.get("data")
+    return isinstance(data, dict) and data.get("poison") is True
+
 
 @dataclass
 class Request:
@@ -35,6 +46,7 @@ class Request:
     status: int
     event_ids: list[str]
     events: list[dict[str, Any]] = field(repr=False)
+    body_bytes: int = 0
 
 
 class _Server(ThreadingHTTPServer):
@@ -71,7 +83,9 @@ class Receiver:
     def __init__(self, port: int = 0) -> None:
         self.port = port
         self.delay = 0.0
+        self.max_body: int | None = None
         self._status: int | None = None
+        self._reject: tuple[int, EventPredicate] | None = None
         self._required_authorization: str | None = None
         self._lock = threading.Condition()
         self._gate = threading.Event()
@@ -139,6 +153,16 @@ class Receiver:
         with self._lock:
             self._required_authorization = None if token is None else f"Bearer {token}"
 
+    def reject_events(self, status: int | None, predicate: EventPredicate = is_poison) -> None:
+        """Answer ``status`` to any batch holding an event ``predicate`` picks (None → accept all)."""
+        with self._lock:
+            self._reject = None if status is None else (status, predicate)
+
+    def reject_ids(self, ids: set[str], status: int) -> None:
+        """Answer ``status`` to any batch holding one of ``ids``."""
+        chosen = set(ids)
+        self.reject_events(status, lambda event: event.get("id") in chosen)
+
     def hold(self) -> None:
         """Block every request after it arrived, until :meth:`release`."""
         self._gate.clear()
@@ -203,12 +227,21 @@ class Receiver:
         else:
             bad = False
         with self._lock:
-            status = self._status or (400 if bad or path != "/v1/events" else 200)
+            status = self._status or (400 if bad or path != "/v1/events" else self._judge(body, events))
             required = self._required_authorization
             if required is not None and authorization != required and 200 <= status < 300:
                 status = 401
-            self.requests.append(Request(path, authorization, status, ids, events))
+            self.requests.append(Request(path, authorization, status, ids, events, len(body)))
             if 200 <= status < 300:
                 self.accepted_counts.update(ids)
             self._lock.notify_all()
         return status, events
+
+    def _judge(self, body: bytes, events: list[dict[str, Any]]) -> int:
+        if self.max_body is not None and len(body) > self.max_body:
+            return 413
+        if self._reject is not None:
+            status, predicate = self._reject
+            if any(isinstance(e, dict) and predicate(e) for e in events):
+                return status
+        return 200

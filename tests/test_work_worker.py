@@ -32,7 +32,7 @@ from tests.conftest import wait_for
 from tests.receiver import Receiver
 
 TOKEN = "tok-SECRET-worker-0b5e"
-STATUS_KEYS = {"running", "queue_depth", "last_sync", "consecutive_failures", "auth_problem"}
+STATUS_KEYS = {"running", "queue_depth", "last_sync", "consecutive_failures", "auth_problem", "dead_letters"}
 
 
 def drained(worker: SyncWorker, queue: EventQueue, timeout: float = 30.0) -> None:
@@ -138,6 +138,7 @@ def test_status_shape_and_lifecycle(queue: EventQueue, rx: Receiver, workers: Wo
         "last_sync": None,
         "consecutive_failures": 0,
         "auth_problem": False,
+        "dead_letters": 0,
     }
     worker.start()
     assert worker.status().running is True

@@ -1,5 +1,11 @@
 """A private SQLite database file: created 0600 without following a link, WAL with
-``synchronous=FULL``, versioned schema, and write transactions that take the lock up front.
+``synchronous=FULL``, versioned schema with forward migrations, and write transactions that take the
+lock up front.
+
+The schema version lives in ``PRAGMA user_version``. A new file gets the base schema and then every
+migration, so a fresh database and a migrated one are built by the same statements; an older file is
+migrated in the same ``BEGIN IMMEDIATE`` transaction that checks its version (all or nothing, and two
+processes opening it at once migrate it once); a newer or unknown version is refused, never touched.
 
 Several processes may open the same file (``sync push`` enqueues while the daemon claims): every write
 is ``BEGIN IMMEDIATE`` (no reader-to-writer upgrade can fail) and waits up to ``busy_timeout`` for
@@ -12,7 +18,7 @@ import contextlib
 import os
 import sqlite3
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TypeVar
 
@@ -43,6 +49,12 @@ class DatabaseError(SyncleaseError):
         self.detail = detail
 
 
+def _run_script(conn: sqlite3.Connection, script: str) -> None:
+    """Run ``;``-separated statements one by one (``executescript`` would commit our transaction)."""
+    for statement in filter(None, (s.strip() for s in script.split(";"))):
+        conn.execute(statement)
+
+
 class PrivateDatabase:
     """One connection to one private database file, shared by threads under a lock."""
 
@@ -56,11 +68,17 @@ class PrivateDatabase:
         clock: Clock = SYSTEM_CLOCK,
         *,
         busy_timeout: float = BUSY_TIMEOUT_SECONDS,
+        migrations: Sequence[str] = (),
     ) -> None:
+        """``schema`` builds version ``schema_version - len(migrations)``; ``migrations[i]`` takes the
+        database from that version + i to the next."""
+        if len(migrations) >= schema_version:
+            raise ValueError("the base schema must have a version of at least 1")
         self.path = path
         self._clock = clock
         self._busy_timeout = busy_timeout
         self._lock = threading.RLock()
+        self._migrations = tuple(migrations)
         self._conn: sqlite3.Connection | None = self._open(schema, schema_version)
 
     def error(self, reason: str, detail: str = "") -> DatabaseError:
@@ -126,13 +144,18 @@ class PrivateDatabase:
         conn.execute("PRAGMA synchronous=FULL")
         conn.execute("BEGIN IMMEDIATE")
         try:
-            found = conn.execute("PRAGMA user_version").fetchone()[0]
-            if found == 0:
-                for statement in filter(None, (s.strip() for s in schema.split(";"))):
-                    conn.execute(statement)
-                conn.execute(f"PRAGMA user_version={int(version)}")
-            elif found != version:
+            found = int(conn.execute("PRAGMA user_version").fetchone()[0])
+            base = version - len(self._migrations)
+            current = found
+            if current == 0:
+                _run_script(conn, schema)
+                current = base
+            if not base <= current <= version:
                 raise self.error("unknown_version", str(found))
+            for script in self._migrations[current - base :]:
+                _run_script(conn, script)
+            if found != version:
+                conn.execute(f"PRAGMA user_version={int(version)}")
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")

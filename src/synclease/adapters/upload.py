@@ -5,8 +5,10 @@ Network trouble is data, never an exception: the result is an :class:`UploadOutc
 * ``ok`` — a 2xx; the server has the batch (the caller deletes it);
 * ``auth_failed`` — 401/403; the token is wrong or revoked (report it, do not retry hot);
 * ``retryable`` — 408, 429, 5xx, refused/reset connections, timeouts, TLS and protocol errors;
-* ``rejected`` — anything else (3xx, other 4xx): the server refused this request. The caller still keeps
-  the events (they are never dropped) and backs off; an operator must look.
+* ``rejected`` — anything else (3xx, other 4xx, a bad server URL): the server refused this request.
+  Events are never dropped here: a 4xx is a *permanent* refusal of the batch's content, which the
+  worker splits until it finds the poison event and, after a bounded number of refusals of that event
+  alone, dead-letters it (:mod:`synclease.core.delivery`); anything else is kept and retried with backoff.
 
 The token goes only into the ``Authorization`` header. It is never logged, and every ``reason`` is
 scrubbed of it before it leaves this module. Redirects are not followed (they would carry the header).
@@ -20,12 +22,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from synclease.core.delivery import scrub
 from synclease.core.events import Event, OutcomeKind, classify_status, encode_batch
 
 EVENTS_PATH = "/v1/events"
 #: At most this much of a response body is read (and ignored); the status says what we need.
 MAX_RESPONSE_BYTES = 64 * 1024
-MAX_REASON_CHARS = 160
 #: A ``Retry-After`` longer than this is not believed.
 MAX_RETRY_AFTER_SECONDS = 3600.0
 
@@ -51,13 +53,6 @@ class UploadOutcome:
     @property
     def retryable(self) -> bool:
         return self.kind == "retryable"
-
-
-def _scrub(text: str, token: str) -> str:
-    if token:
-        text = text.replace(token, "***")
-    text = " ".join(text.split())
-    return text[:MAX_REASON_CHARS]
 
 
 def _retry_after(value: str | None) -> float | None:
@@ -108,7 +103,7 @@ def upload_batch(server_url: str, token: str, events: Sequence[Event], timeout: 
     try:
         conn, path = _connection(server_url, timeout)
     except ValueError as exc:
-        return UploadOutcome("rejected", None, _scrub(f"bad server URL: {exc}", token))
+        return UploadOutcome("rejected", None, scrub(f"bad server URL: {exc}", token))
     body = encode_batch(events)
     headers = {
         "Content-Type": "application/json",
@@ -125,7 +120,7 @@ def upload_batch(server_url: str, token: str, events: Sequence[Event], timeout: 
         retry_after = _retry_after(response.getheader("Retry-After"))
         response.read(MAX_RESPONSE_BYTES)
     except (OSError, http.client.HTTPException) as exc:
-        return UploadOutcome("retryable", None, _scrub(_network_reason(exc), token))
+        return UploadOutcome("retryable", None, scrub(_network_reason(exc), token))
     except ValueError as exc:  # e.g. a header value http.client refuses; the message is not trusted
         return UploadOutcome("rejected", None, f"invalid request ({type(exc).__name__})")
     finally:
@@ -134,6 +129,6 @@ def upload_batch(server_url: str, token: str, events: Sequence[Event], timeout: 
     return UploadOutcome(
         kind,
         status,
-        _scrub(f"HTTP {status} {phrase}".strip(), token),
+        scrub(f"HTTP {status} {phrase}".strip(), token),
         retry_after if kind == "retryable" else None,
     )

@@ -64,6 +64,30 @@ def sync_push(
     return cmd.run(source, event_type, data, as_json)
 
 
+@sync_app.command("dead-letter")
+def sync_dead_letter(
+    as_json: bool = JSON_OPTION,
+    requeue: bool = typer.Option(
+        False, "--requeue", help="Move every dead letter back into the queue and wake the daemon."
+    ),
+) -> int:
+    """List the events the server refused permanently (newest first), or requeue them all."""
+    from synclease.cli import sync_dead_letter as cmd
+
+    return cmd.run(as_json, requeue)
+
+
+@sync_app.command("move-aside")
+def sync_move_aside(
+    path: str = typer.Argument(..., help="The unusable queue database that `auth doctor` names."),
+    as_json: bool = JSON_OPTION,
+) -> int:
+    """Rename an unusable queue database (and its -wal/-shm) aside, never deleting it."""
+    from synclease.cli import sync_move_aside as cmd
+
+    return cmd.run(path, as_json)
+
+
 @auth_app.command("login")
 def auth_login(
     server: str = typer.Option(..., "--server", help="Server URL (http/https)."),

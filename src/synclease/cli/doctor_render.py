@@ -67,6 +67,7 @@ def render(doc: dict[str, Any]) -> None:
                 for x in doc["leases"]
             ],
         )
+    _render_queue(doc.get("queue"))
     _render_reset(doc.get("reset_result"))
     for finding in doc["findings"]:
         con.print(
@@ -75,6 +76,19 @@ def render(doc: dict[str, Any]) -> None:
         )
     scan = doc["scan"]
     con.print(f"scanned {scan['ports_scanned']} ports in {scan['duration_ms']:.0f} ms")
+
+
+def _render_queue(queue: dict[str, Any] | None) -> None:
+    if queue is None:
+        return
+    con = stdout_console
+    con.print(f"queue: {queue['depth']} event(s) waiting, {queue['dead_letters']} dead-lettered")
+    for db in queue["databases"]:
+        where = f"  {db['queue']} queue {db['path']}"
+        if "problem" in db:
+            con.print(f"{where}: NOT USABLE ({db['problem']})", markup=False)
+        else:
+            con.print(f"{where}: {db['depth']} waiting, {db['dead_letters']} dead-lettered", markup=False)
 
 
 def _render_reset(result: dict[str, Any] | None) -> None:

@@ -33,6 +33,7 @@ def _singleton(view: SingletonView) -> dict[str, Any]:
             "last_sync": _wire(health.last_sync),
             "consecutive_failures": health.consecutive_failures,
             "auth_problem": health.auth_problem,
+            "dead_letters": health.dead_letters,
         },
         "auth_scope": health.auth_scope,
     }
@@ -89,6 +90,7 @@ def _render(report: dict[str, Any]) -> None:
             f"sync daemon: pid {single['pid']}, port {single['port']}, version {single['package_version']}, "
             f"queue {sync.get('queue_depth') or 0}, failures {sync.get('consecutive_failures') or 0}, "
             f"last sync {sync.get('last_sync') or 'never'}"
+            + (f", dead letters {sync['dead_letters']}" if sync.get("dead_letters") else "")
         )
     table = Table("instance", "pid", "port", "version", "state", "renewed", title="leases")
     for lease in report["leases"]:

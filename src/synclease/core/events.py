@@ -1,7 +1,9 @@
 """Events: what ``sync push`` queues and the worker uploads. Pure validation and wire format.
 
 One event is ``{"id", "type", "data", "created_at"}``; a batch is ``{"events": [...]}``, posted to the
-session's server. :func:`classify_status` says what the server's answer means for the batch.
+session's server. :func:`classify_status` says what the server's answer means for the batch (and
+:mod:`synclease.core.delivery` what the worker does about it); :func:`event_wire_bytes` says, without
+building it, how many bytes an event adds to an encoded batch.
 """
 
 from __future__ import annotations
@@ -24,13 +26,17 @@ OutcomeKind = Literal["ok", "auth_failed", "retryable", "rejected"]
 
 @dataclass(frozen=True)
 class Event:
-    """A queued event. ``data_json`` is the stored JSON text, sent as-is; ``data`` decodes it."""
+    """A queued event. ``data_json`` is the stored JSON text, sent as-is; ``data`` decodes it.
+
+    ``attempts`` counts claims; ``rejections`` counts the times the server refused this event *alone*
+    permanently (a 4xx for a one-event batch, see :mod:`synclease.core.delivery`)."""
 
     id: str
     type: str
     data_json: str
     created_at: str
     attempts: int
+    rejections: int = 0
 
     @property
     def data(self) -> Any:
@@ -90,14 +96,35 @@ def parse_ndjson_events(lines: Iterable[str]) -> list[tuple[str, Any]]:
     return events
 
 
+_BATCH_HEAD = '{"events":['
+_BATCH_TAIL = "]}"
+
+
+def _event_part(event_id: str, event_type: str, data_json: str, created_at: str) -> str:
+    # A raw JSON splice: ``data_json`` is already compact JSON; the strings are escaped to ASCII.
+    return '{"id":%s,"type":%s,"data":%s,"created_at":%s}' % (  # noqa: UP031 - not text formatting
+        json.dumps(event_id),
+        json.dumps(event_type),
+        data_json,
+        json.dumps(created_at),
+    )
+
+
 def encode_batch(events: Sequence[Event]) -> bytes:
     """``{"events": [{"id", "type", "data", "created_at"}, ...]}``; ``data`` is the stored JSON, verbatim."""
-    parts = [
-        '{"id":%s,"type":%s,"data":%s,"created_at":%s}'  # noqa: UP031 - raw JSON splice, not text formatting
-        % (json.dumps(e.id), json.dumps(e.type), e.data_json, json.dumps(e.created_at))
-        for e in events
-    ]
-    return ('{"events":[' + ",".join(parts) + "]}").encode("utf-8")
+    parts = [_event_part(e.id, e.type, e.data_json, e.created_at) for e in events]
+    return (_BATCH_HEAD + ",".join(parts) + _BATCH_TAIL).encode("utf-8")
+
+
+#: The bytes of an encoded batch that belong to no event: ``{"events":[`` and ``]}``.
+BATCH_ENVELOPE_BYTES = len(_BATCH_HEAD) + len(_BATCH_TAIL)
+
+
+def event_wire_bytes(event_id: str, event_type: str, data_bytes: int, created_at: str) -> int:
+    """Bytes one event adds to :func:`encode_batch`'s output, its separating comma included, given the
+    UTF-8 length of its stored data. So ``len(encode_batch(es)) == BATCH_ENVELOPE_BYTES - 1 + sum(...)``
+    for a non-empty batch."""
+    return len(_event_part(event_id, event_type, "", created_at).encode("utf-8")) + data_bytes + 1
 
 
 def classify_status(status: int) -> OutcomeKind:

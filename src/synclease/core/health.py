@@ -51,6 +51,7 @@ class HealthReport:
     auth_problem: bool | None = None
     work_in_flight: bool | None = None
     lease_write_error: str | None = None
+    dead_letters: int | None = None
     auth_scope: str | None = None
     server_url: str | None = None
     session_id: str | None = None
@@ -107,6 +108,7 @@ def parse_health(document: object) -> HealthReport | None:
         auth_problem=sync.boolean("auth_problem"),
         work_in_flight=sync.boolean("in_flight"),
         lease_write_error=lease.text("write_error", 32),
+        dead_letters=sync.integer("dead_letters", 0, 2**62),
         auth_scope=doc.text("auth_scope"),
         server_url=doc.text("server_url"),
         session_id=doc.text("session_id", 64),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shlex
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -10,6 +11,7 @@ from typing import Any
 from synclease.core.clock import to_wire
 from synclease.core.fleet import CleanupClass, IdentityRecord, LeaseEntry, LeaseStatus, StaleLease, Survey
 from synclease.core.lease import is_expired
+from synclease.core.queue_state import QueueFacts, queue_findings, queue_section
 
 DOCTOR_SCHEMA_VERSION = 2
 RESET = "synclease auth doctor --reset"
@@ -119,7 +121,9 @@ def _unwritable(survey: Survey) -> list[dict[str, Any]]:
     return out
 
 
-def findings(survey: Survey, session: SessionSummary | None) -> list[dict[str, Any]]:
+def findings(
+    survey: Survey, session: SessionSummary | None, queues: Sequence[QueueFacts] = ()
+) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     safe = [r for r in survey.orphans if r.cleanup_class is CleanupClass.SAFE_AUTO]
     manual = [r for r in survey.orphans if r.cleanup_class is CleanupClass.OPERATOR_REQUIRED]
@@ -212,10 +216,18 @@ def findings(survey: Survey, session: SessionSummary | None) -> list[dict[str, A
                 f"synclease auth login --server {shlex.quote(str(url))}",
             )
         )
+    out.extend(_finding(*parts) for parts in queue_findings(queues))
     return out
 
 
-def build(survey: Survey, *, generated_at: datetime, session: SessionSummary | None) -> dict[str, Any]:
+def build(
+    survey: Survey,
+    *,
+    generated_at: datetime,
+    session: SessionSummary | None,
+    queues: Sequence[QueueFacts] = (),
+) -> dict[str, Any]:
+    """The document; ``queues`` are the facts of this login's queue databases (read-only)."""
     verdicts = {v.instance_id: v for v in survey.lease_verdicts}
     singleton = survey.singleton
     return {
@@ -228,6 +240,7 @@ def build(survey: Survey, *, generated_at: datetime, session: SessionSummary | N
         "orphans": [r.to_json() for r in survey.orphans],
         "ignored": [_ignored_row(r) for r in survey.ignored],
         "leases": [_lease_row(e, survey.ctx.now, verdicts) for e in survey.ctx.leases],
-        "findings": findings(survey, session),
+        "findings": findings(survey, session, queues),
         "scan": survey.scan.timings(),
+        "queue": queue_section(queues),
     }

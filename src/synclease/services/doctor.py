@@ -1,6 +1,7 @@
 """The doctor document for one root, as ``auth doctor --json`` and the dashboard's ``/api/fleet`` show it.
 
-Reads only: the session summary (never the token) and a survey, rendered by the pure
+Reads only: the session summary (never the token), a survey, and this login's queue databases
+(read-only, creating no file: :mod:`synclease.adapters.queue_inspect`), rendered by the pure
 :func:`synclease.core.report.build`.
 """
 
@@ -13,24 +14,36 @@ from synclease.adapters.root import DaemonRoot
 from synclease.adapters.session_store import load_session
 from synclease.core.clock import Clock
 from synclease.core.fleet import Survey
+from synclease.core.queue_state import QueueFacts
 from synclease.core.report import SessionSummary, build
-from synclease.core.session import SessionFileError
+from synclease.core.session import Session, SessionFileError
+from synclease.services.dead_letters import inspect_login_queues, login_queues
 from synclease.services.survey import survey
+
+
+def _stored(root: DaemonRoot) -> tuple[Session | None, SessionSummary | None]:
+    try:
+        session = load_session(root)
+    except SessionFileError as exc:
+        return None, SessionSummary(problem=exc.reason)
+    if session is None:
+        return None, None
+    return session, SessionSummary(session.server_url, session.principal, session.team, session.auth_scope)
 
 
 def session_summary(root: DaemonRoot) -> SessionSummary | None:
     """The stored session without its token; ``problem`` set when the file is not trusted."""
-    try:
-        session = load_session(root)
-    except SessionFileError as exc:
-        return SessionSummary(problem=exc.reason)
-    if session is None:
-        return None
-    return SessionSummary(session.server_url, session.principal, session.team, session.auth_scope)
+    return _stored(root)[1]
+
+
+def queue_facts(root: DaemonRoot, session: Session | None) -> list[QueueFacts]:
+    """Counts or problems of the queues the daemon would read for ``session`` (read-only)."""
+    return [facts for facts, _ in inspect_login_queues(root, login_queues(root, session))]
 
 
 def render(root: DaemonRoot, found: Survey, clock: Clock) -> dict[str, Any]:
-    return build(found, generated_at=clock.now(), session=session_summary(root))
+    session, summary = _stored(root)
+    return build(found, generated_at=clock.now(), session=summary, queues=queue_facts(root, session))
 
 
 def doctor_document(root: DaemonRoot, clock: Clock, port_range: range) -> dict[str, Any]:

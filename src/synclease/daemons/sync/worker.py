@@ -1,8 +1,10 @@
 """The sync worker: a background thread that drains the queue to the session's server.
 
-Loop: claim a batch → upload it → on 2xx ``complete`` it, otherwise ``release`` it and back off
-(``consecutive_failures`` counts; a 401/403 sets ``auth_problem`` and waits the full backoff cap, so a
-revoked token is never hammered). With no session nothing is claimed: events wait in the queue.
+Loop: claim a batch (bounded by count and bytes) → settle it (:mod:`.settle`: upload, ``complete`` on
+2xx, split a permanently refused batch until the poison event is found, count or dead-letter that one)
+→ otherwise ``release`` and back off (``consecutive_failures`` counts; a 401/403 sets ``auth_problem``
+and waits the full backoff cap, so a revoked token is never hammered). With no session nothing is
+claimed: events wait in the queue.
 
 Seams for the daemon's governor:
 
@@ -16,8 +18,9 @@ Seams for the daemon's governor:
 * :meth:`SyncWorker.last_activity_monotonic` — the idle clock: claims, uploads and kicks count; empty
   polls and status reads do not.
 
-Nothing is ever lost: a batch is deleted only after a 2xx; if this process dies mid-upload, the claim
-lapses after ``claim_seconds`` and any instance re-claims it (at-least-once; receivers dedupe by id).
+Nothing is ever lost: an event is deleted only after a 2xx or when it moves to the dead-letter table;
+if this process dies mid-upload, the claim lapses after ``claim_seconds`` and any instance re-claims it
+(at-least-once; receivers dedupe by id).
 All waits go through the clock (``clock.wait(wake_event, seconds)``), so tests never really wait.
 """
 
@@ -25,24 +28,25 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from synclease.adapters.clock import SYSTEM_CLOCK
 from synclease.adapters.queue import EventQueue
-from synclease.adapters.upload import UploadOutcome, upload_batch
+from synclease.adapters.upload import upload_batch
 from synclease.core.backoff import DEFAULT_BASE_SECONDS, DEFAULT_CAP_SECONDS, next_delay
 from synclease.core.clock import Clock, to_wire
+from synclease.core.delivery import MAX_BATCH_BYTES
 from synclease.core.errors import SyncleaseError
 from synclease.core.events import Event
+from synclease.core.queue_state import QueueCounts
 from synclease.core.session import Session
+from synclease.daemons.sync.settle import Settler, Uploader
+
+__all__ = ["SyncWorker", "Uploader", "WorkerStatus"]
 
 log = logging.getLogger("synclease.work")
-
-#: ``uploader(server_url, token, events, timeout)``; by default
-#: :func:`~synclease.adapters.upload.upload_batch`.
-Uploader = Callable[[str, str, Sequence[Event], float], UploadOutcome]
 
 
 @dataclass(frozen=True)
@@ -54,6 +58,7 @@ class WorkerStatus:
     last_sync: str | None
     consecutive_failures: int
     auth_problem: bool
+    dead_letters: int = 0
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -62,6 +67,7 @@ class WorkerStatus:
             "last_sync": self.last_sync,
             "consecutive_failures": self.consecutive_failures,
             "auth_problem": self.auth_problem,
+            "dead_letters": self.dead_letters,
         }
 
 
@@ -83,6 +89,7 @@ class SyncWorker:
         clock: Clock = SYSTEM_CLOCK,
         *,
         batch_size: int = DEFAULT_BATCH_SIZE,
+        batch_max_bytes: int = MAX_BATCH_BYTES,
         claim_seconds: float = DEFAULT_CLAIM_SECONDS,
         upload_timeout: float = DEFAULT_UPLOAD_TIMEOUT_SECONDS,
         idle_poll_seconds: float = DEFAULT_IDLE_POLL_SECONDS,
@@ -91,13 +98,16 @@ class SyncWorker:
         uploader: Uploader = upload_batch,
         rand: Callable[[], float] | None = None,
     ) -> None:
-        if batch_size < 1 or not claim_seconds > 0 or not upload_timeout > 0 or not idle_poll_seconds > 0:
-            raise ValueError("batch_size, claim_seconds, upload_timeout and idle_poll_seconds must be > 0")
+        if batch_size < 1 or batch_max_bytes < 1 or not claim_seconds > 0:
+            raise ValueError("batch_size, batch_max_bytes and claim_seconds must be > 0")
+        if not upload_timeout > 0 or not idle_poll_seconds > 0:
+            raise ValueError("upload_timeout and idle_poll_seconds must be > 0")
         self._queue = queue
         self._session = session
         self._instance_id = instance_id
         self._clock = clock
         self._batch_size = batch_size
+        self._batch_max_bytes = batch_max_bytes
         self._claim_seconds = claim_seconds
         self._upload_timeout = upload_timeout
         self._idle_poll = idle_poll_seconds
@@ -116,7 +126,7 @@ class SyncWorker:
         self._auth_problem = False
         self._last_sync: str | None = None
         self._last_reason: str | None = None
-        self._last_depth = 0
+        self._last_counts = QueueCounts(0, 0)
         self._last_activity = clock.monotonic()
 
     # --- governor seams -------------------------------------------------------------------------
@@ -166,18 +176,19 @@ class SyncWorker:
 
     def status(self) -> WorkerStatus:
         try:
-            depth = self._queue.depth()
+            counts = self._queue.counts()
         except SyncleaseError:
-            depth = self._last_depth
+            counts = self._last_counts
         with self._lock:
-            self._last_depth = depth
+            self._last_counts = counts
             thread = self._thread
             return WorkerStatus(
                 running=thread is not None and thread.is_alive() and not self._no_more_claims.is_set(),
-                queue_depth=depth,
+                queue_depth=counts.depth,
                 last_sync=self._last_sync,
                 consecutive_failures=self._failures,
                 auth_problem=self._auth_problem,
+                dead_letters=counts.dead_letters,
             )
 
     def last_activity_monotonic(self) -> float:
@@ -218,17 +229,18 @@ class SyncWorker:
             self._in_flight = True
         try:
             try:
-                batch = self._queue.claim_batch(self._instance_id, self._batch_size, self._claim_seconds)
+                batch = self._queue.claim_batch(
+                    self._instance_id, self._batch_size, self._claim_seconds, self._batch_max_bytes
+                )
             except SyncleaseError as exc:
                 return self._record_failure(f"queue: {exc.one_line()}", auth_failed=False, retry_after=None)
             if not batch:
                 return self._idle_poll
-            ids = [event.id for event in batch]
             with self._lock:
-                self._batch = ids
+                self._batch = [event.id for event in batch]
                 self._last_activity = self._clock.monotonic()
             try:
-                return self._upload_and_settle(session, batch, ids)
+                return self._settle(session, batch)
             finally:
                 with self._lock:
                     self._last_activity = self._clock.monotonic()
@@ -237,28 +249,32 @@ class SyncWorker:
                 self._in_flight = False
                 self._batch = []
 
-    def _upload_and_settle(self, session: Session, batch: list[Event], ids: list[str]) -> float:
-        try:
-            outcome = self._uploader(session.server_url, session.token, batch, self._upload_timeout)
-        except Exception as exc:  # an uploader must not raise; if one does, keep the events
-            outcome = UploadOutcome("retryable", None, f"uploader raised {type(exc).__name__}")
-        if outcome.ok:
-            try:
-                self._queue.complete(self._instance_id, ids)
-            except SyncleaseError as exc:
-                # Delivered but not deleted: the claim lapses and the batch is sent again (deduped).
-                return self._record_failure(f"queue: {exc.one_line()}", auth_failed=False, retry_after=None)
+    def _holding(self, ids: list[str]) -> None:
+        with self._lock:
+            self._batch = ids
+
+    def _settle(self, session: Session, batch: list[Event]) -> float:
+        settler = Settler(
+            self._queue,
+            session,
+            self._instance_id,
+            self._uploader,
+            self._upload_timeout,
+            self._claim_seconds,
+            self._no_more_claims,
+            self._holding,
+        )
+        result = settler.settle(batch)
+        if result.delivered:
             with self._lock:
                 self._failures = 0
                 self._auth_problem = False
                 self._last_reason = None
                 self._last_sync = to_wire(self._clock.now())
+        failure = result.failure
+        if failure is None:
             return 0.0
-        try:
-            self._queue.release(self._instance_id, ids)
-        except SyncleaseError as exc:
-            log.warning("could not release a failed batch (%s); its claim will lapse", exc.one_line())
-        return self._record_failure(outcome.reason, outcome.auth_failed, outcome.retry_after)
+        return self._record_failure(failure.reason, failure.auth_failed, failure.retry_after)
 
     def _record_failure(self, reason: str, auth_failed: bool, retry_after: float | None) -> float:
         with self._lock:
