@@ -38,7 +38,9 @@ REQUEST_DEADLINE_SECONDS = 3.0
 MAX_PENDING = 128
 HANDLER_THREADS = 8
 MAX_QUEUED = 32
-LISTEN_BACKLOG = 128
+#: Deep enough that the kernel completes a new client's handshake even behind a thousand idle ones
+#: (capped by the system's ``somaxconn``); the loop drains it quickly, closing the idlest.
+LISTEN_BACKLOG = 4096
 ACCEPT_PAUSE_SECONDS = 0.05
 #: After refusing a request whose body was not read, read and drop at most this much for at most
 #: this long before closing, so the client reads the refusal instead of a reset.
@@ -81,6 +83,13 @@ def linger_close(sock: socket.socket) -> None:
 
 
 Serve = Callable[[socket.socket, float], None]
+
+
+def _has_bytes(conn: socket.socket) -> bool:
+    try:
+        return bool(conn.recv(1, socket.MSG_PEEK))
+    except (BlockingIOError, OSError):
+        return False
 
 
 class Listener:
@@ -171,6 +180,11 @@ class Listener:
                 self._drop(selector, oldest)
             conn.setblocking(False)
             self._pending[conn] = time.monotonic() + REQUEST_DEADLINE_SECONDS
+            if _has_bytes(conn):
+                # It already sent its request: serve it now rather than let newer idle ones evict it.
+                self._pending.pop(conn)
+                self._dispatch(conn, time.monotonic() + REQUEST_DEADLINE_SECONDS)
+                continue
             selector.register(conn, selectors.EVENT_READ, "conn")
         return True
 
@@ -179,6 +193,9 @@ class Listener:
             return  # dropped earlier in this same round (evicted to admit a newer one)
         deadline = self._pending.pop(conn)
         selector.unregister(conn)
+        self._dispatch(conn, deadline)
+
+    def _dispatch(self, conn: socket.socket, deadline: float) -> None:
         try:
             self._jobs.put_nowait((conn, deadline))
         except queue.Full:
