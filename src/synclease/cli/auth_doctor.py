@@ -44,7 +44,12 @@ def run(as_json: bool, reset: bool, force: bool) -> int:
     store = ctx.store
     port_range = ctx.settings.port_range
     if not reset:
-        _show(doctor.render(ctx.root, survey(store, ctx.clock, port_range), ctx.clock), as_json)
+        _show(
+            doctor.render(
+                ctx.root, survey(store, ctx.clock, port_range), ctx.clock, ctx.settings.stall_seconds
+            ),
+            as_json,
+        )
         return 0
     interactive = not as_json and sys.stdin.isatty()
     done = sweep_fleet(
@@ -55,7 +60,7 @@ def run(as_json: bool, reset: bool, force: bool) -> int:
         confirm=_confirm if interactive else None,
         by=actor("auth doctor reset"),
     )
-    doc = doctor.render(ctx.root, done.after, ctx.clock)
+    doc = doctor.render(ctx.root, done.after, ctx.clock, ctx.settings.stall_seconds)
     doc["reset_result"] = done.result.to_json()
     _show(doc, as_json)
     return 1 if done.result.failed else 0

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from synclease.adapters.ledger_store import LedgerStore
 from synclease.cli import context
 from synclease.cli.output import emit_json, stdout_console
 from synclease.core.clock import to_wire
 from synclease.core.lease import is_expired
+from synclease.core.ledger_codec import to_document
+from synclease.core.ledger_queries import END_KINDS
 from synclease.services.singleton import SingletonView, live_singleton
 
 
@@ -65,7 +68,15 @@ def collect(ctx: context.Context) -> dict[str, Any]:
         "daemon_root": str(ctx.root.path),
         "singleton": None if view is None else _singleton(view),
         "leases": leases,
+        "last_retirement": _last_retirement(ctx),
     }
+
+
+def _last_retirement(ctx: context.Context) -> dict[str, Any] | None:
+    """The newest ``retired``, ``reaped`` or ``vanished`` event of the ledger, as it was recorded."""
+    events = LedgerStore(ctx.root).read().events
+    last = next((e for e in reversed(events) if e.kind in END_KINDS), None)
+    return None if last is None else to_document(last)
 
 
 def run(as_json: bool) -> int:
@@ -91,6 +102,14 @@ def _render(report: dict[str, Any]) -> None:
             f"queue {sync.get('queue_depth') or 0}, failures {sync.get('consecutive_failures') or 0}, "
             f"last sync {sync.get('last_sync') or 'never'}"
             + (f", dead letters {sync['dead_letters']}" if sync.get("dead_letters") else "")
+        )
+    last = report["last_retirement"]
+    if last is not None:
+        by = f" (by {last['by']['command']})" if last.get("by") else ""
+        stdout_console.print(
+            f"last retirement: {last['instance_id']} {last['event']} at {last['at']}, "
+            f"reason {last['reason'] or 'unknown'}{by}",
+            markup=False,
         )
     table = Table("instance", "pid", "port", "version", "state", "renewed", title="leases")
     for lease in report["leases"]:

@@ -9,11 +9,15 @@ from datetime import datetime
 from typing import Any
 
 from synclease.core.clock import to_wire
+from synclease.core.constants import STALL_SECONDS
 from synclease.core.fleet import CleanupClass, IdentityRecord, LeaseEntry, LeaseStatus, StaleLease, Survey
+from synclease.core.health import HealthReport
+from synclease.core.history_report import History, finding, history_findings
 from synclease.core.lease import is_expired
 from synclease.core.queue_state import QueueFacts, queue_findings, queue_section
 
 DOCTOR_SCHEMA_VERSION = 2
+NO_HISTORY = History()
 RESET = "synclease auth doctor --reset"
 RESET_FORCE = "synclease auth doctor --reset --force"
 
@@ -39,17 +43,19 @@ class SessionSummary:
         }
 
 
-def auth_problem(survey: Survey) -> bool:
-    """Whether the live singleton's self-report says the server rejected its session token."""
+def singleton_health(survey: Survey) -> HealthReport | None:
+    """The recorded singleton's self-report, as the scan read it."""
     single = survey.singleton
     if single is None:
-        return False
+        return None
     observed = next((obs for obs in survey.scan.observations if obs.port == single.port), None)
-    return bool(observed is not None and observed.health is not None and observed.health.auth_problem)
+    return None if observed is None else observed.health
 
 
-def _finding(fid: str, severity: str, summary: str, command: str) -> dict[str, Any]:
-    return {"id": fid, "severity": severity, "summary": summary, "remediation": {"command": command}}
+def auth_problem(survey: Survey) -> bool:
+    """Whether the live singleton's self-report says the server rejected its session token."""
+    health = singleton_health(survey)
+    return bool(health is not None and health.auth_problem)
 
 
 def _lease_row(entry: LeaseEntry, now: datetime, verdicts: dict[str, StaleLease]) -> dict[str, Any]:
@@ -110,7 +116,7 @@ def _unwritable(survey: Survey) -> list[dict[str, Any]]:
         assert code is not None
         what, command = _WRITE_FAULT_FIXES.get(code, ("the write failed", "ls -ld -- {root}"))
         out.append(
-            _finding(
+            finding(
                 "root_unwritable",
                 "error",
                 f"a sync daemon cannot renew its lease in {root} ({code}: {what}); it keeps serving and "
@@ -130,7 +136,7 @@ def findings(
     stale = [v for v in survey.lease_verdicts if v.stale]
     if safe:
         out.append(
-            _finding(
+            finding(
                 "orphans_safe_auto",
                 "warning",
                 f"{len(safe)} orphaned sync daemon(s) with expired leases, provably ours",
@@ -140,7 +146,7 @@ def findings(
     if manual:
         reasons = ", ".join(sorted({r.skip_reason.value for r in manual if r.skip_reason}))
         out.append(
-            _finding(
+            finding(
                 "orphans_operator_required",
                 "warning",
                 f"{len(manual)} sync daemon(s) need an operator's decision ({reasons})",
@@ -148,13 +154,11 @@ def findings(
             )
         )
     if stale:
-        out.append(
-            _finding("stale_leases", "info", f"{len(stale)} lease file(s) whose holder is gone", RESET)
-        )
+        out.append(finding("stale_leases", "info", f"{len(stale)} lease file(s) whose holder is gone", RESET))
     for entry in survey.ctx.leases:
         if entry.lease is None:
             out.append(
-                _finding(
+                finding(
                     "unreadable_lease",
                     "error",
                     f"lease file {entry.path.name} is not trusted ({entry.problem})",
@@ -165,7 +169,7 @@ def findings(
     single = survey.singleton
     if single is not None and single.lease_state is not LeaseStatus.LIVE:
         out.append(
-            _finding(
+            finding(
                 "singleton_stalled",
                 "warning",
                 f"the recorded daemon (pid {single.pid}) has stopped renewing its lease",
@@ -174,13 +178,13 @@ def findings(
         )
     if single is None:
         out.append(
-            _finding(
+            finding(
                 "no_daemon", "info", "no live sync daemon is recorded for this root", "synclease sync start"
             )
         )
     if survey.scan.listener_table_error:
         out.append(
-            _finding(
+            finding(
                 "listener_table_unreadable",
                 "warning",
                 f"the OS listener table could not be read ({survey.scan.listener_table_error}); "
@@ -190,7 +194,7 @@ def findings(
         )
     if session is not None and session.problem:
         out.append(
-            _finding(
+            finding(
                 "session_unreadable",
                 "error",
                 f"the session file is not trusted ({session.problem})",
@@ -199,7 +203,7 @@ def findings(
         )
     elif session is None:
         out.append(
-            _finding(
+            finding(
                 "no_session",
                 "info",
                 "not logged in: events stay in the local queue",
@@ -209,14 +213,14 @@ def findings(
     elif auth_problem(survey):
         url = session.server_url or "URL"
         out.append(
-            _finding(
+            finding(
                 "auth_rejected",
                 "error",
                 "the server rejected the session token (401)",
                 f"synclease auth login --server {shlex.quote(str(url))}",
             )
         )
-    out.extend(_finding(*parts) for parts in queue_findings(queues))
+    out.extend(finding(*parts) for parts in queue_findings(queues))
     return out
 
 
@@ -226,8 +230,18 @@ def build(
     generated_at: datetime,
     session: SessionSummary | None,
     queues: Sequence[QueueFacts] = (),
+    history: History = NO_HISTORY,
+    stall_seconds: float = STALL_SECONDS,
 ) -> dict[str, Any]:
-    """The document; ``queues`` are the facts of this login's queue databases (read-only)."""
+    """The document; ``queues`` are the facts of this login's queue databases (read-only), ``history``
+    what the ledger remembers."""
+    remembered = history_findings(
+        history,
+        generated_at,
+        logged_in=session is not None and session.problem is None,
+        singleton=singleton_health(survey),
+        stall_seconds=stall_seconds,
+    )
     verdicts = {v.instance_id: v for v in survey.lease_verdicts}
     singleton = survey.singleton
     return {
@@ -240,7 +254,8 @@ def build(
         "orphans": [r.to_json() for r in survey.orphans],
         "ignored": [_ignored_row(r) for r in survey.ignored],
         "leases": [_lease_row(e, survey.ctx.now, verdicts) for e in survey.ctx.leases],
-        "findings": findings(survey, session, queues),
+        "findings": findings(survey, session, queues) + remembered,
         "scan": survey.scan.timings(),
         "queue": queue_section(queues),
+        "history": history.section(),
     }

@@ -10,10 +10,15 @@ from __future__ import annotations
 from typing import Any
 
 from synclease.adapters.lease_store import LeaseStore
+from synclease.adapters.ledger_store import LedgerStore
 from synclease.adapters.root import DaemonRoot
 from synclease.adapters.session_store import load_session
 from synclease.core.clock import Clock
+from synclease.core.constants import STALL_SECONDS
 from synclease.core.fleet import Survey
+from synclease.core.history_report import History
+from synclease.core.ledger import EventKind, LedgerEvent
+from synclease.core.ledger_queries import vanished
 from synclease.core.queue_state import QueueFacts
 from synclease.core.report import SessionSummary, build
 from synclease.core.session import Session, SessionFileError
@@ -41,11 +46,41 @@ def queue_facts(root: DaemonRoot, session: Session | None) -> list[QueueFacts]:
     return [facts for facts, _ in inspect_login_queues(root, login_queues(root, session))]
 
 
-def render(root: DaemonRoot, found: Survey, clock: Clock) -> dict[str, Any]:
+def history(root: DaemonRoot, found: Survey, clock: Clock) -> History:
+    """The ledger, plus the deaths this survey proves but nobody has recorded yet (shown, not written:
+    the doctor only reads; the next sweep records them)."""
+    read = LedgerStore(root).read()
+    unrecorded = tuple(
+        LedgerEvent(
+            at=clock.now(),
+            kind=EventKind.VANISHED,
+            instance_id=lease.instance_id,
+            pid=lease.pid,
+            port=lease.port,
+            package_version=lease.package_version,
+            reason=reason,
+        )
+        for lease, reason in vanished(found, read.events)
+    )
+    return History(read.events + unrecorded, read.skipped)
+
+
+def render(
+    root: DaemonRoot, found: Survey, clock: Clock, stall_seconds: float = STALL_SECONDS
+) -> dict[str, Any]:
     session, summary = _stored(root)
-    return build(found, generated_at=clock.now(), session=summary, queues=queue_facts(root, session))
+    return build(
+        found,
+        generated_at=clock.now(),
+        session=summary,
+        queues=queue_facts(root, session),
+        history=history(root, found, clock),
+        stall_seconds=stall_seconds,
+    )
 
 
-def doctor_document(root: DaemonRoot, clock: Clock, port_range: range) -> dict[str, Any]:
+def doctor_document(
+    root: DaemonRoot, clock: Clock, port_range: range, stall_seconds: float = STALL_SECONDS
+) -> dict[str, Any]:
     """Survey ``root`` (which must already be checked) and render the document."""
-    return render(root, survey(LeaseStore(root), clock, port_range), clock)
+    return render(root, survey(LeaseStore(root), clock, port_range), clock, stall_seconds)

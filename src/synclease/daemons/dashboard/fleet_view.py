@@ -28,7 +28,8 @@ def fleet_document(env: Mapping[str, str], clock: Clock) -> dict[str, Any]:
     """Build the doctor-v2 document for the sync root named by ``env``. Raises SyncleaseError."""
     root = locate(env)
     check_private_dir(root.path)
-    return doctor_document(root, clock, environment.settings(env).port_range)
+    settings = environment.settings(env)
+    return doctor_document(root, clock, settings.port_range, settings.stall_seconds)
 
 
 class FleetView:
