@@ -235,3 +235,22 @@ def test_a_lease_token_value_never_reaches_the_document() -> None:
     text = json.dumps(doc)
     assert all(e.lease is None or e.lease.token not in text for e in found.ctx.leases)
     assert make_lease().token not in text
+
+
+def test_the_doctor_schema_embeds_the_ledger_event_schema_unchanged() -> None:
+    """``history`` items are ledger events: the copy inside the doctor schema may not drift."""
+    import re
+
+    root = Path(__file__).parent.parent / "protocol"
+    doctor_schema = json.loads((root / "doctor-v2.schema.json").read_text())
+    ledger = json.loads((root / "ledger-v1.schema.json").read_text())
+
+    def prefixed(obj: Any) -> Any:
+        return json.loads(re.sub(r'"#/\$defs/([A-Za-z_]+)"', r'"#/$defs/ledger_\1"', json.dumps(obj)))
+
+    embedded = dict(doctor_schema["$defs"]["ledgerEvent"])
+    embedded.pop("description")
+    expected = {k: v for k, v in ledger.items() if k not in ("$schema", "$id", "$defs", "title", "description")}
+    assert embedded == prefixed(expected)
+    for name, definition in ledger["$defs"].items():
+        assert doctor_schema["$defs"][f"ledger_{name}"] == prefixed(definition)

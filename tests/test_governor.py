@@ -99,3 +99,19 @@ def test_injected_clock_follows_frozen_wall_and_monotonic_time() -> None:
         assert (clock.now() - wall).total_seconds() == 30
         assert clock.monotonic() - mono == 30
         assert time.monotonic() == clock.monotonic()
+
+
+@pytest.mark.parametrize(
+    ("rss", "in_flight", "expected"),
+    [
+        (300.0, 0, Decision(Action.RETIRE, Reason.MEMORY)),
+        (300.0, 1, Decision(Action.SERVE)),  # never with work in flight
+        (200.0, 0, Decision(Action.SERVE)),
+        (None, 0, Decision(Action.SERVE)),  # unknown memory is no reason
+    ],
+)
+def test_memory_retirement_only_while_idle(rss: float | None, in_flight: int, expected: Decision) -> None:
+    with freeze_time("2026-11-26 10:00:00"):
+        clock = SystemClock()
+        obs = observe(clock, clock.monotonic(), rss_mb=rss, max_rss_mb=256.0, in_flight=in_flight)
+        assert decide(obs) == expected

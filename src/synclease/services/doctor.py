@@ -7,6 +7,7 @@ Reads only: the session summary (never the token), a survey, and this login's qu
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from synclease.adapters.lease_store import LeaseStore
@@ -46,13 +47,13 @@ def queue_facts(root: DaemonRoot, session: Session | None) -> list[QueueFacts]:
     return [facts for facts, _ in inspect_login_queues(root, login_queues(root, session))]
 
 
-def history(root: DaemonRoot, found: Survey, clock: Clock) -> History:
+def history(root: DaemonRoot, found: Survey, now: datetime) -> History:
     """The ledger, plus the deaths this survey proves but nobody has recorded yet (shown, not written:
     the doctor only reads; the next sweep records them)."""
     read = LedgerStore(root).read()
     unrecorded = tuple(
         LedgerEvent(
-            at=clock.now(),
+            at=now,
             kind=EventKind.VANISHED,
             instance_id=lease.instance_id,
             pid=lease.pid,
@@ -69,12 +70,13 @@ def render(
     root: DaemonRoot, found: Survey, clock: Clock, stall_seconds: float = STALL_SECONDS
 ) -> dict[str, Any]:
     session, summary = _stored(root)
+    now = clock.now()
     return build(
         found,
-        generated_at=clock.now(),
+        generated_at=now,
         session=summary,
         queues=queue_facts(root, session),
-        history=history(root, found, clock),
+        history=history(root, found, now),
         stall_seconds=stall_seconds,
     )
 

@@ -117,6 +117,14 @@ function renderIgnored(ignored) {
     "nothing else listens in the sync range"));
 }
 
+function renderHistory(history) {
+  fill("history", table(
+    ["when", "event", "reason", "instance", "pid", "port", "by"],
+    history.map((e) => ({attrs: {"data-event": e.event}, cells: [e.at, e.event, e.reason, e.instance_id,
+      e.pid, e.port, e.by ? e.by.command + " (pid " + e.by.pid + ")" : null]})),
+    "nothing recorded yet"));
+}
+
 function renderFindings(findings) {
   const list = el("ul");
   for (const f of findings) {
@@ -142,6 +150,7 @@ function renderFleet(doc) {
   renderOrphans(doc.orphans || []);
   renderIgnored(doc.ignored || []);
   renderFindings(doc.findings || []);
+  renderHistory(doc.history || []);
   renderRemediation(doc.orphans || []);
   const scan = doc.scan || {};
   $("scan").textContent = "generated " + text(doc.generated_at) + ", scanned " + text(scan.ports_scanned) +
@@ -211,6 +220,8 @@ BODY = """<header>
 <div id="ignored"><p class="empty">loading\u2026</p></div>
 <h2>Findings</h2>
 <div id="findings"><p class="empty">loading\u2026</p></div>
+<h2>Recent history (why daemons started, retired, were reaped or vanished)</h2>
+<div id="history"><p class="empty">loading\u2026</p></div>
 <p class="meta" id="scan"></p>
 """
 

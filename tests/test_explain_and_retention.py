@@ -1,0 +1,54 @@
+"""Pure parts of ``explain`` (target parsing), log retention, and the stalled-work rule."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from synclease.core.errors import BadInputError
+from synclease.core.explain import parse_target
+from synclease.core.health import HealthReport
+from synclease.core.history_report import stalled
+from synclease.core.retention import LogFile, logs_to_prune
+
+
+@pytest.mark.parametrize(
+    ("text", "port", "pid", "prefix"),
+    [
+        ("9412", 9412, None, None),
+        ("9260", 9260, None, None),  # a dashboard port
+        ("4242", None, 4242, None),
+        (" 77 ", None, 77, None),
+        ("3f9a1c", None, None, "3f9a1c"),
+        ("abcd-efgh_12", None, None, "abcd-efgh_12"),
+    ],
+)
+def test_targets(text: str, port: int | None, pid: int | None, prefix: str | None) -> None:
+    target = parse_target(text)
+    assert (target.port, target.pid, target.prefix) == (port, pid, prefix)
+
+
+@pytest.mark.parametrize("text", ["", "0", "abc", "../etc", "x" * 65, "12 34", str(2**40), "-5"])
+def test_malformed_targets_are_bad_input(text: str) -> None:
+    with pytest.raises(BadInputError):
+        parse_target(text)
+
+
+def test_retention_keeps_live_and_the_newest_others() -> None:
+    logs = [LogFile(f"daemon-{n:016x}.log", float(n)) for n in range(30)]
+    logs.append(LogFile("daemon-0000000000000001.log.1", 1.0))
+    logs.append(LogFile("crash-x.txt", 0.0))
+    doomed = logs_to_prune(logs, live={f"{0:016x}"}, keep=20)
+    kept_others = {f"daemon-{n:016x}.log" for n in range(10, 30)}
+    assert set(doomed) == {log.name for log in logs} - kept_others - {f"daemon-{0:016x}.log", "crash-x.txt"}
+    assert "daemon-0000000000000001.log.1" in doomed  # a rotation goes with its log
+
+
+def test_stalled_work() -> None:
+    now = datetime(2030, 1, 1, tzinfo=UTC)
+    old = now - timedelta(hours=2)
+    assert stalled(HealthReport(queue_depth=3, last_sync=old), now, 3600)
+    assert not stalled(HealthReport(queue_depth=0, last_sync=old), now, 3600)
+    assert not stalled(HealthReport(queue_depth=3, last_sync=now - timedelta(minutes=5)), now, 3600)
+    assert stalled(HealthReport(queue_depth=3, started_at=old), now, 3600)  # never uploaded since start
