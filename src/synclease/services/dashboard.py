@@ -137,6 +137,8 @@ def start(project: Path, port_hint: int, version: str, clock: Clock = SYSTEM_CLO
     with store.project_lock(project):
         current = store.read(project).record
         reused = current is not None and reusable(current, version)
+        if current is not None and not reused and is_gone(current.start, process.facts(current.pid)):
+            store.remove_if_own(project, current)  # the record of a provably dead dashboard goes
         if not reused or current is None:
             child, offset = spawn(project, port_hint)
             current = wait_healthy(child, project, offset, clock)
