@@ -20,7 +20,6 @@ from synclease.core.fleet import (
     FleetContext,
     IdentityRecord,
     IdentitySource,
-    LeaseEntry,
     LeaseStatus,
     LeaseVerdictReason,
     Listener,
@@ -29,7 +28,7 @@ from synclease.core.fleet import (
 )
 from synclease.core.health import HealthReport, parse_health
 from synclease.core.identity import HolderVerdict, ProcessFacts
-from synclease.core.lease import LeaseRecord, SingletonRecord
+from synclease.core.lease import LeaseEntry, LeaseRecord, SingletonRecord
 
 NOW = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
 SCOPE = "0123456789abcdef"

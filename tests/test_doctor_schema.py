@@ -250,7 +250,9 @@ def test_the_doctor_schema_embeds_the_ledger_event_schema_unchanged() -> None:
 
     embedded = dict(doctor_schema["$defs"]["ledgerEvent"])
     embedded.pop("description")
-    expected = {k: v for k, v in ledger.items() if k not in ("$schema", "$id", "$defs", "title", "description")}
+    expected = {
+        k: v for k, v in ledger.items() if k not in ("$schema", "$id", "$defs", "title", "description")
+    }
     assert embedded == prefixed(expected)
     for name, definition in ledger["$defs"].items():
         assert doctor_schema["$defs"][f"ledger_{name}"] == prefixed(definition)

@@ -24,8 +24,7 @@ from synclease.adapters.lease_store import LeaseStore
 from synclease.adapters.root import DaemonRoot
 from synclease.core.constants import DASHBOARD_PORT_RANGE, MAX_RECORD_BYTES
 from synclease.core.errors import EXIT_PROBLEM, SyncleaseError
-from synclease.core.fleet import LeaseEntry
-from synclease.core.lease import LeaseRecord, SingletonRecord, encode_lease, encode_singleton
+from synclease.core.lease import LeaseEntry, LeaseRecord, SingletonRecord, encode_lease, encode_singleton
 
 T0 = datetime(2026, 1, 2, 3, 4, 5, 600000, tzinfo=UTC)
 IID = "store-inst-0001"

@@ -14,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
+from synclease.core.actor import Actor
 from synclease.core.classify import TABLE
 from synclease.core.codec import CodecError
 from synclease.core.escalate import CleanupPath
@@ -23,7 +24,6 @@ from synclease.core.ledger import (
     LOG_TAIL_LINES,
     MAX_LINE_BYTES,
     MAX_LOG_LINE_CHARS,
-    Actor,
     EventKind,
     Evidence,
     LedgerEvent,

@@ -47,7 +47,7 @@ def test_tokens_never_appear_in_a_repr() -> None:
 LOGGER = """
 import logging, os, sys
 from pathlib import Path
-from synclease.adapters.boundary import MAX_LOG_BYTES, configure_logging
+from synclease.adapters.daemon_log import MAX_LOG_BYTES, configure_logging
 path = Path(sys.argv[1])
 fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
 os.dup2(fd, 2)
@@ -59,7 +59,7 @@ for _ in range(3 * MAX_LOG_BYTES // 1000):
 
 
 def test_a_daemon_log_stays_bounded_with_one_rotation(tmp_path: Path) -> None:
-    from synclease.adapters.boundary import MAX_LOG_BYTES
+    from synclease.adapters.daemon_log import MAX_LOG_BYTES
 
     log = tmp_path / "daemon-x.log"
     subprocess.run([sys.executable, "-c", LOGGER, str(log)], check=True)

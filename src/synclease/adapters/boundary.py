@@ -7,75 +7,22 @@
   ``logs/``; the traceback goes there, never to the terminal. Crash reports are bounded in size and
   count (:data:`MAX_CRASH_REPORTS`, the oldest removed first).
 
-It also owns the log format of the detached processes (their stderr is their per-instance log).
+The log format of the detached processes is :mod:`synclease.adapters.daemon_log`'s.
 """
 
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
 import sys
-import tempfile
-import time
-import traceback
 from collections.abc import Callable
 from pathlib import Path
 
-from synclease.adapters.fsio import atomic_write, ensure_private_dir
 from synclease.core.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, DaemonStartError, SyncleaseError
 
-LOG_FORMAT = "%(asctime)s %(levelname)s pid=%(process)d %(message)s"
 MAX_CRASH_REPORTS = 10
 MAX_CRASH_REPORT_BYTES = 64 * 1024
 CRASH_PREFIX = "crash-"
-
-
-#: A detached daemon's log is rotated past this size; one rotation (``.1``) is kept.
-MAX_LOG_BYTES = 1024 * 1024
-
-
-class BoundedLog(logging.StreamHandler):  # type: ignore[type-arg]
-    """Logs to stderr, which for a detached daemon *is* its log file (opened by the spawner). Past
-    :data:`MAX_LOG_BYTES` the file is renamed to ``<name>.1`` (replacing the previous one) and a fresh
-    one takes its place on descriptors 1 and 2, so stray writes land there too. It rotates only while
-    stderr is still that very file (never a terminal, never a link)."""
-
-    def __init__(self, path: Path | None) -> None:
-        super().__init__(sys.stderr)
-        self.path = path
-
-    def emit(self, record: logging.LogRecord) -> None:
-        super().emit(record)
-        if self.path is not None:
-            with contextlib.suppress(OSError):
-                self._maybe_rotate(self.path)
-
-    def _maybe_rotate(self, path: Path) -> None:
-        current = os.fstat(2)
-        if current.st_size <= MAX_LOG_BYTES:
-            return
-        named = os.stat(path, follow_symlinks=False)
-        if (named.st_dev, named.st_ino) != (current.st_dev, current.st_ino):
-            return
-        self.flush()
-        os.replace(path, path.with_name(path.name + ".1"))
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW, 0o600)
-        try:
-            os.dup2(fd, 1)
-            os.dup2(fd, 2)
-        finally:
-            os.close(fd)
-
-
-def configure_logging(log_path: Path | None = None) -> None:
-    """Log lines to stderr; ``log_path``: stderr is that file, keep it bounded (:class:`BoundedLog`)."""
-    handler = BoundedLog(log_path)
-    handler.setFormatter(logging.Formatter(LOG_FORMAT))
-    logger = logging.getLogger("synclease")
-    logger.handlers[:] = [handler]
-    logger.setLevel(logging.INFO)
-    logger.propagate = False
 
 
 def _say(line: str) -> None:
@@ -88,6 +35,9 @@ def _say(line: str) -> None:
 
 def _crash_dir() -> Path:
     """The root's ``logs/`` if the root can be used, else a private directory under the temp dir."""
+    import tempfile
+
+    from synclease.adapters.fsio import ensure_private_dir
     from synclease.adapters.root import locate
 
     try:
@@ -111,7 +61,13 @@ def _prune(directory: Path, keep: int) -> None:
 
 
 def write_crash_report(exc: BaseException) -> Path | None:
-    """Write the traceback of ``exc`` to a new crash report; None if even that failed."""
+    """Write the traceback of ``exc`` to a new crash report; None if even that failed. (Imports for
+    this rare path are local: every CLI start goes through the boundary.)"""
+    import time
+    import traceback
+
+    from synclease.adapters.fsio import atomic_write
+
     text = "".join(traceback.format_exception(exc))
     header = f"synclease crash report\npid {os.getpid()}\nargv {sys.argv!r}\n\n"
     data = (header + text).encode("utf-8", "replace")[:MAX_CRASH_REPORT_BYTES]

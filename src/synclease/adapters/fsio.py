@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-import secrets
 import stat
 from pathlib import Path
 
@@ -43,7 +42,7 @@ def _fsync_dir(directory: Path) -> None:
 
 def atomic_write(path: Path, data: bytes, mode: int = PRIVATE_FILE_MODE) -> None:
     """Replace ``path`` with ``data`` so that a reader sees the old or the new content, never a mix."""
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+    tmp = path.with_name(f".{path.name}.{os.urandom(6).hex()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)
     try:
         try:

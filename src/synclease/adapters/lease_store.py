@@ -17,9 +17,9 @@ from synclease.adapters.locks import file_lock
 from synclease.adapters.root import DaemonRoot
 from synclease.core.codec import CodecError
 from synclease.core.constants import MAX_RECORD_BYTES, SYNC
-from synclease.core.fleet import LeaseEntry
 from synclease.core.lease import (
     INSTANCE_ID_RE,
+    LeaseEntry,
     LeaseRecord,
     SingletonRecord,
     decode_lease,

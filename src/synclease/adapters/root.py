@@ -6,13 +6,10 @@ one root serves every install. The *scope* of a daemon is its resolved root.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-
-import platformdirs
 
 from synclease.adapters.fsio import ensure_private_dir
 from synclease.core.errors import RootError
@@ -20,6 +17,8 @@ from synclease.core.errors import RootError
 
 def scope_id_for(resolved_root: Path) -> str:
     """A short, stable digest of a resolved root: two roots are two scopes."""
+    import hashlib  # lazily: the CLI's reuse path never needs it
+
     return hashlib.sha256(str(resolved_root).encode()).hexdigest()[:16]
 
 
@@ -99,6 +98,8 @@ def locate(env: Mapping[str, str] | None = None) -> DaemonRoot:
                 hint="set it to an absolute directory path",
             )
     else:
+        import platformdirs  # only when SYNCLEASE_HOME is unset: its import is not free
+
         given = Path(platformdirs.user_state_dir("synclease"))
     if given.is_symlink():
         raise RootError(f"daemon root {given} is a symlink", hint="point SYNCLEASE_HOME at a real directory")

@@ -6,8 +6,6 @@ too large, or content the codec refuses) is :class:`~synclease.core.session.Sess
 
 from __future__ import annotations
 
-import logging
-
 from synclease.adapters.fsio import (
     UnsafeFileError,
     atomic_write,
@@ -23,8 +21,6 @@ from synclease.core.session import (
     decode_session,
     encode_session,
 )
-
-log = logging.getLogger("synclease")
 
 
 def save_session(root: DaemonRoot, session: Session) -> None:
@@ -57,5 +53,7 @@ def current_session(root: DaemonRoot) -> Session | None:
     try:
         return load_session(root)
     except SessionFileError as exc:
-        log.warning("running local-only: %s", exc.one_line())
+        import logging
+
+        logging.getLogger("synclease").warning("running local-only: %s", exc.one_line())
         return None

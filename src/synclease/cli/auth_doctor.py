@@ -11,11 +11,11 @@ import sys
 from typing import Any
 
 from synclease.cli import context
+from synclease.cli.context import actor
 from synclease.cli.output import emit_json
 from synclease.core.errors import BadInputError
 from synclease.core.fleet import IdentityRecord
 from synclease.services import doctor
-from synclease.services.history import actor
 from synclease.services.reset import reset as sweep_fleet
 from synclease.services.survey import survey
 

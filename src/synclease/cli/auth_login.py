@@ -7,11 +7,11 @@ import sys
 
 from synclease.adapters.session_store import save_session
 from synclease.cli import context
+from synclease.cli.context import actor
 from synclease.cli.output import emit_json, stdout_console
 from synclease.core.errors import BadInputError
 from synclease.core.session import new_session
 from synclease.services.ensure import ensure
-from synclease.services.history import actor
 from synclease.services.singleton import live_singleton
 
 MAX_STDIN_CHARS = 8192

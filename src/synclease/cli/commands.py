@@ -163,11 +163,22 @@ def dashboard(
     return cmd.run(project, port_hint, stop, as_json)
 
 
-def register(app: typer.Typer) -> None:
-    if getattr(app, "_synclease_registered", False):
-        return
-    app.add_typer(sync_app, name="sync")
-    app.add_typer(auth_app, name="auth")
-    app.command("dashboard")(dashboard)
-    app.command("explain")(explain)
-    app._synclease_registered = True  # type: ignore[attr-defined]
+GROUPS = ("sync", "auth", "dashboard", "explain")
+
+
+def register(app: typer.Typer, only: str | None = None) -> None:
+    """Add the command tree to ``app``: all of it, or only the group ``only`` that the command line
+    names (typer builds every registered command's parameters at each start; a ``sync start`` need
+    not pay for the others). ``--help``, completion and unknown commands see the whole tree."""
+    done: set[str] = getattr(app, "_synclease_groups", set())
+    wanted = [name for name in GROUPS if only in (None, name) and name not in done]
+    for name in wanted:
+        if name == "sync":
+            app.add_typer(sync_app, name="sync")
+        elif name == "auth":
+            app.add_typer(auth_app, name="auth")
+        elif name == "dashboard":
+            app.command("dashboard")(dashboard)
+        else:
+            app.command("explain")(explain)
+    app._synclease_groups = done | set(wanted)  # type: ignore[attr-defined]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 from synclease.adapters import environment
@@ -9,6 +10,7 @@ from synclease.adapters.clock import SYSTEM_CLOCK
 from synclease.adapters.fsio import check_private_dir
 from synclease.adapters.lease_store import LeaseStore
 from synclease.adapters.root import DaemonRoot, locate, open_root
+from synclease.core.actor import Actor
 from synclease.core.clock import Clock
 from synclease.core.settings import Settings
 
@@ -23,6 +25,11 @@ class Context:
     @property
     def store(self) -> LeaseStore:
         return LeaseStore(self.root)
+
+
+def actor(command: str) -> Actor:
+    """This CLI process, as the ``by`` of the events it causes (``command``: e.g. ``"sync start"``)."""
+    return Actor(os.getpid(), command)
 
 
 def load(create: bool = True) -> Context:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 import click
 import typer
 
-from synclease.adapters import environment
 from synclease.adapters.boundary import guarded
 from synclease.core.errors import EXIT_OK
 
@@ -22,6 +22,8 @@ app = typer.Typer(
 
 def _version(value: bool) -> None:
     if value:
+        from synclease.adapters import environment
+
         typer.echo(f"synclease {environment.package_version()}")
         raise typer.Exit(0)
 
@@ -35,10 +37,14 @@ def _root(
     """synclease command line."""
 
 
-def _register() -> None:
+def _register(argv: list[str] | None = None) -> None:
     from synclease.cli import commands
 
-    commands.register(app)
+    args = sys.argv[1:] if argv is None else argv
+    first = next((arg for arg in args if not arg.startswith("-")), None)
+    completing = any(name.startswith("_SYNCLEASE_COMPLETE") for name in os.environ)
+    named = first if first in commands.GROUPS and not completing else None
+    commands.register(app, named)
 
 
 def _dispatch(argv: list[str] | None) -> int:
@@ -56,5 +62,5 @@ def _dispatch(argv: list[str] | None) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    _register()
+    _register(argv)
     return guarded(lambda: _dispatch(argv))

@@ -13,12 +13,12 @@ from synclease.adapters import http_client
 from synclease.adapters.queue import open_queue
 from synclease.adapters.session_store import current_session
 from synclease.cli import context
+from synclease.cli.context import actor
 from synclease.cli.output import emit_json, stdout_console
 from synclease.core.constants import RETIRE_REQUEST_TIMEOUT_SECONDS
 from synclease.core.errors import BadInputError
 from synclease.core.events import parse_ndjson_events
 from synclease.services.ensure import ensure
-from synclease.services.history import actor
 
 
 def _events(source: str | None, event_type: str | None, data: str | None) -> list[tuple[str, Any]]:

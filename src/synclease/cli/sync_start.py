@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from synclease.cli import context
+from synclease.cli.context import actor
 from synclease.cli.output import emit_json, stdout_console
 from synclease.services.ensure import ensure
-from synclease.services.history import actor
 
 
 def run(as_json: bool, force_spawn: bool = False) -> int:

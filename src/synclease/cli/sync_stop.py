@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from synclease.cli import context
+from synclease.cli.context import actor
 from synclease.cli.output import emit_json, stdout_console
-from synclease.services.history import actor
 from synclease.services.retire import stop_singleton
 
 

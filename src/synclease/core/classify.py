@@ -20,7 +20,6 @@ from synclease.core.fleet import (
     FleetContext,
     IdentityRecord,
     IdentitySource,
-    LeaseEntry,
     LeaseStatus,
     LeaseVerdictReason,
     Observation,
@@ -28,7 +27,7 @@ from synclease.core.fleet import (
     StaleLease,
 )
 from synclease.core.identity import HolderVerdict, ProcessFacts, judge_holder
-from synclease.core.lease import is_expired
+from synclease.core.lease import LeaseEntry, is_expired
 
 # --- the table ----------------------------------------------------------------------------------
 

@@ -12,14 +12,13 @@ from dataclasses import dataclass
 from synclease.core.constants import SYNC
 from synclease.core.fleet import (
     FleetContext,
-    LeaseEntry,
     LeaseStatus,
     Listener,
     Observation,
 )
 from synclease.core.health import HealthReport, lease_claim, mismatches
 from synclease.core.identity import Start, same_start
-from synclease.core.lease import LeaseRecord, is_expired
+from synclease.core.lease import LeaseEntry, LeaseRecord, is_expired
 
 
 @dataclass(frozen=True)

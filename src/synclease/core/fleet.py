@@ -18,7 +18,7 @@ from synclease.core.clock import to_wire
 from synclease.core.constants import SYNC_PORT_RANGE
 from synclease.core.health import HealthReport
 from synclease.core.identity import HolderVerdict, StartStamp
-from synclease.core.lease import LeaseRecord, SingletonRecord
+from synclease.core.lease import LeaseEntry, SingletonRecord
 
 
 class CleanupClass(enum.StrEnum):
@@ -84,17 +84,6 @@ def _json_value(value: Any) -> Any:
     if isinstance(value, tuple):
         return [_json_value(item) for item in value]
     return value
-
-
-@dataclass(frozen=True)
-class LeaseEntry:
-    """One lease file as read: ``lease`` when trusted, else ``problem`` (+ ``detail``) says why not."""
-
-    path: Path
-    instance_id: str
-    lease: LeaseRecord | None
-    problem: str | None = None
-    detail: str = ""
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any, Literal, cast
 
 from synclease.core.clock import to_wire
@@ -68,6 +69,17 @@ class LeaseRecord:
         return replace(
             self, acquired_at=min(self.acquired_at, now), renewed_at=now, state=state or self.state
         )
+
+
+@dataclass(frozen=True)
+class LeaseEntry:
+    """One lease file as read: ``lease`` when trusted, else ``problem`` (+ ``detail``) says why not."""
+
+    path: Path
+    instance_id: str
+    lease: LeaseRecord | None
+    problem: str | None = None
+    detail: str = ""
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+from synclease.core.actor import Actor
 from synclease.core.codec import MAX_PID, MAX_YEAR, MIN_YEAR, as_float, as_int, as_text
 from synclease.core.constants import SYNC_PORT_RANGE
 from synclease.core.escalate import CleanupPath
@@ -31,12 +32,9 @@ MAX_FILE_BYTES = 1024 * 1024
 LOG_TAIL_LINES = 20
 MAX_LOG_LINE_CHARS = 200
 MAX_VERSION_CHARS = 64
-MAX_COMMAND_CHARS = 48
 MAX_IDLE_SECONDS = 1e9
 MAX_QUEUE_DEPTH = 10**12
 MAX_GENERATION = 2**62
-#: ``by.command``: a few lowercase words naming a CLI command (``sync start``), never argv or a value.
-COMMAND_RE = re.compile(r"\A[a-z][a-z0-9-]*(?: [a-z0-9-]+){0,3}\Z")
 ERROR_CODE_RE = re.compile(r"\A[A-Za-z0-9_.:-]{1,64}\Z")
 #: What a log line may not hold: C0/C1 controls (tab excepted), DEL, lone surrogates.
 _UNPRINTABLE = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\ud800-\udfff]")
@@ -131,19 +129,6 @@ class Evidence:
                 self, "log_tail", tuple(clean_log_line(line) for line in tail[-LOG_TAIL_LINES:])
             )
             object.__setattr__(self, "log_truncated", self.log_truncated or cut)
-
-
-@dataclass(frozen=True)
-class Actor:
-    """The CLI process behind an event (``by``): its pid and a short command name, never argv."""
-
-    pid: int
-    command: str
-
-    def __post_init__(self) -> None:
-        _check(as_int(self.pid, 1, MAX_PID) is not None, "by.pid")
-        ok = matches(COMMAND_RE, self.command) and len(self.command) <= MAX_COMMAND_CHARS
-        _check(ok, "by.command")
 
 
 @dataclass(frozen=True, kw_only=True)

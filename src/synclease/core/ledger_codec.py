@@ -14,23 +14,21 @@ import enum
 from collections.abc import Mapping
 from typing import Any
 
+from synclease.core.actor import COMMAND_RE, MAX_COMMAND_CHARS, Actor
 from synclease.core.clock import to_wire
 from synclease.core.codec import MAX_PID, CodecError, Strict, check_header, dump_line, load_object
 from synclease.core.constants import SYNC_PORT_RANGE
 from synclease.core.escalate import CleanupPath
 from synclease.core.ledger import (
-    COMMAND_RE,
     ERROR_CODE_RE,
     LEDGER_SCHEMA,
     LEDGER_SCHEMA_VERSION,
     LOG_TAIL_LINES,
-    MAX_COMMAND_CHARS,
     MAX_GENERATION,
     MAX_IDLE_SECONDS,
     MAX_LINE_BYTES,
     MAX_QUEUE_DEPTH,
     MAX_VERSION_CHARS,
-    Actor,
     EventKind,
     Evidence,
     LedgerEvent,

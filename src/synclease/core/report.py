@@ -10,10 +10,10 @@ from typing import Any
 
 from synclease.core.clock import to_wire
 from synclease.core.constants import STALL_SECONDS
-from synclease.core.fleet import CleanupClass, IdentityRecord, LeaseEntry, LeaseStatus, StaleLease, Survey
+from synclease.core.fleet import CleanupClass, IdentityRecord, LeaseStatus, StaleLease, Survey
 from synclease.core.health import HealthReport
 from synclease.core.history_report import History, finding, history_findings
-from synclease.core.lease import is_expired
+from synclease.core.lease import LeaseEntry, is_expired
 from synclease.core.queue_state import QueueFacts, queue_findings, queue_section
 
 DOCTOR_SCHEMA_VERSION = 2

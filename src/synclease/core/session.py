@@ -10,8 +10,6 @@ reports it (``auth status``, ``doctor``) or runs local-only (the daemon). The fi
 
 from __future__ import annotations
 
-import hashlib
-import ipaddress
 from dataclasses import dataclass, field
 from datetime import datetime
 from urllib.parse import SplitResult, urlsplit
@@ -65,6 +63,8 @@ class Session:
     def session_id(self) -> str:
         """Names this login (not its token): a new login in the same scope gets a new id, so a daemon
         holding the previous token is not reused. Derived from scope and login time only."""
+        import hashlib  # lazily: it costs every CLI start that never asks
+
         digest = hashlib.sha256(f"{self.auth_scope}\n{self.created_at.isoformat()}".encode())
         return digest.hexdigest()[:16]
 
@@ -111,6 +111,8 @@ def parse_server_url(text: str) -> str:
 
 
 def _is_loopback(host: str) -> bool:
+    import ipaddress
+
     if host.lower() == "localhost":
         return True
     try:

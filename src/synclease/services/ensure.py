@@ -1,31 +1,26 @@
-"""``ensure``: reuse the live singleton, or spawn exactly one daemon and record it, under one lock.
+"""``ensure``: reuse the live singleton, or spawn exactly one daemon and record it.
 
-After a spawn, outside the lock, the superseded singleton is asked to retire
-(:func:`synclease.services.retire.request_retire`) and the startup reaper cleans ``safe_auto``
-daemons and provably stale leases of the port range.
+The reuse path is lock-free and light (two small file reads and one ``GET /api/health``; no file
+lock, no process table, no spawning machinery imported): it is what every host CLI command pays.
+Only when there is nothing to reuse does :mod:`synclease.services.spawning` take the singleton lock,
+decide again, spawn, record, ask a superseded singleton to retire and run the startup reaper.
 """
 
 from __future__ import annotations
 
-import os
-import subprocess
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from synclease.adapters.clock import SYSTEM_CLOCK
-from synclease.adapters.ids import new_instance_id
 from synclease.adapters.lease_store import LeaseStore
 from synclease.adapters.root import DaemonRoot
 from synclease.adapters.session_store import current_session
-from synclease.adapters.spawn import python_module, spawn_detached, wait_for_child
 from synclease.core.clock import Clock
-from synclease.core.errors import DaemonStartError
-from synclease.core.lease import LeaseRecord, SingletonRecord
-from synclease.core.ledger import Actor
 from synclease.core.versions import is_older, protocol_compatible
-from synclease.services.retire import request_retire
-from synclease.services.singleton import SingletonView, live_health, live_singleton
+from synclease.services.singleton import SingletonView, live_singleton
 
-DAEMON_MODULE = "synclease.daemons.sync"
+if TYPE_CHECKING:
+    from synclease.core.actor import Actor
 
 
 @dataclass(frozen=True)
@@ -57,109 +52,18 @@ def reusable(view: SingletonView, our_version: str, session_id: str | None) -> b
     )
 
 
-def spawn_daemon(root: DaemonRoot, instance_id: str) -> subprocess.Popen[bytes]:
-    """``python -m synclease.daemons.sync --managed``: detached, output to the root's per-instance log."""
-    argv = python_module(DAEMON_MODULE, "--managed", "--instance-id", instance_id)
-    child, _ = spawn_detached(
-        argv, root.log_path(instance_id), root.path, dict(os.environ, SYNCLEASE_HOME=str(root.path))
-    )
-    return child
-
-
-def wait_healthy(
-    proc: subprocess.Popen[bytes], store: LeaseStore, instance_id: str, clock: Clock
-) -> LeaseRecord:
-    """Wait until the child's lease exists and its live self-report agrees with it."""
-
-    def probe() -> LeaseRecord | None:
-        lease = store.read(instance_id).lease
-        return lease if lease is not None and live_health(lease) is not None else None
-
-    return wait_for_child(
-        proc, probe, what="sync daemon", log_path=store.root.log_path(instance_id), clock=clock
-    )
-
-
-def startup_reap(store: LeaseStore, clock: Clock, port_range: range, by: Actor | None = None) -> None:
-    """The startup reaper: only ``safe_auto`` daemons and provably stale leases, never anything else.
-
-    Imported here, not at the top: a ``sync start`` that reuses a healthy singleton never needs the
-    fleet machinery, and its start-up time is a target (``benchmarks/``)."""
-    from synclease.core.fleet import CleanupClass
-    from synclease.services.survey import survey
-    from synclease.services.sweep import sweep
-
-    sweep(survey(store, clock, port_range), store, clock, {CleanupClass.SAFE_AUTO}, by=by)
-
-
-def _check_backoff(root: DaemonRoot, clock: Clock) -> None:
-    """Fail fast instead of a crash-respawn loop on every CLI call (3 failed starts in 10 minutes)."""
-    from synclease.adapters.ledger_store import LedgerStore
-    from synclease.core.ledger import EventKind
-    from synclease.core.ledger_queries import respawn_backoff
-
-    events = LedgerStore(root).read().events
-    backoff = respawn_backoff(events, clock.now())
-    if not backoff.active:
-        return
-    last = next(e for e in reversed(events) if e.kind is EventKind.START_FAILED)
-    code = last.evidence.error_code or "unknown"
-    raise DaemonStartError(
-        f"the sync daemon failed to start {backoff.failures} times in the last 10 minutes "
-        f"(last: {code}); not spawning it again for now",
-        hint="fix the cause in the log below, then run: synclease sync start --force-spawn",
-        log_tail="\n".join(last.evidence.log_tail or ()),
-        code="backoff",
-    )
-
-
-def _spawn(root: DaemonRoot, store: LeaseStore, clock: Clock, version: str, by: Actor | None) -> LeaseRecord:
-    """Spawn one daemon and wait for it, recording ``spawned`` and, if it never serves, ``start_failed``."""
-    from synclease.adapters.log_files import prune_logs
-    from synclease.core.ledger import EventKind, Evidence, LedgerReason, log_lines
-    from synclease.services.history import Recorder
-
-    prune_logs(root, live={entry.instance_id for entry in store.list()})
-    recorder = Recorder(root, clock, by)
-    instance_id = new_instance_id()
-    child = spawn_daemon(root, instance_id)
-    recorder.record(
-        EventKind.SPAWNED, instance_id=instance_id, pid=child.pid, port=None, package_version=version
-    )
-    try:
-        return wait_healthy(child, store, instance_id, clock)
-    except DaemonStartError as exc:
-        evidence = Evidence(error_code=exc.code, log_tail=log_lines(exc.log_tail) or None)
-        recorder.record(
-            EventKind.START_FAILED,
-            instance_id=instance_id,
-            pid=child.pid,
-            port=None,
-            package_version=version,
-            reason=LedgerReason.STARTUP_FAILED,
-            evidence=evidence,
-        )
-        raise
-
-
-def _session_id(root: DaemonRoot) -> str | None:
+def session_id(root: DaemonRoot) -> str | None:
     session = current_session(root)
     return session.session_id if session else None
 
 
-def _record(store: LeaseStore, lease: LeaseRecord, clock: Clock) -> None:
-    store.write_singleton(
-        SingletonRecord(
-            family=lease.family,
-            instance_id=lease.instance_id,
-            generation=store.next_generation(),
-            pid=lease.pid,
-            port=lease.port,
-            package_version=lease.package_version,
-            protocol_version=lease.protocol_version,
-            written_at=clock.now(),
-        )
-    )
+def reuse(store: LeaseStore, version: str, clock: Clock = SYSTEM_CLOCK) -> EnsureResult | None:
+    """The live singleton, if it may be reused; lock-free."""
+    view = live_singleton(store, clock)
+    if view is None or not reusable(view, version, session_id(store.root)):
+        return None
+    lease = view.lease
+    return EnsureResult(lease.pid, lease.port, lease.instance_id, view.package_version, True)
 
 
 def ensure(
@@ -171,31 +75,14 @@ def ensure(
     by: Actor | None = None,
     force_spawn: bool = False,
 ) -> EnsureResult:
-    """Reuse or spawn under the singleton lock. After a spawn, outside the lock, ask the superseded
-    singleton to retire and run the startup reaper on ``port_range``.
+    """Reuse the live singleton, or spawn one (:func:`synclease.services.spawning.spawn_singleton`).
 
     Spawning backs off after repeated failed starts (ledger ``start_failed``): ``force_spawn`` tries
     anyway (``sync start --force-spawn``); a start that serves clears the backoff."""
     store = LeaseStore(root)
-    with store.singleton_lock():
-        view = live_singleton(store, clock)
-        if view is not None and reusable(view, version, _session_id(root)):
-            lease = view.lease
-            return EnsureResult(lease.pid, lease.port, lease.instance_id, view.package_version, True)
-        if not force_spawn:
-            _check_backoff(root, clock)
-        lease = _spawn(root, store, clock, version, by)
-        _record(store, lease, clock)
-    result = EnsureResult(
-        lease.pid,
-        lease.port,
-        lease.instance_id,
-        lease.package_version,
-        False,
-        view.lease.instance_id if view else None,
-    )
-    if view is not None:
-        request_retire(view.lease, "replaced", by)
-    if port_range is not None:
-        startup_reap(store, clock, port_range, by)
-    return result
+    found = reuse(store, version, clock)
+    if found is not None:
+        return found
+    from synclease.services.spawning import spawn_singleton
+
+    return spawn_singleton(store, version, port_range, clock, by=by, force_spawn=force_spawn)

@@ -8,23 +8,18 @@ full, a hostile file in its place) costs one warning line, and the caller goes o
 from __future__ import annotations
 
 import logging
-import os
 
 from synclease.adapters.ledger_store import LedgerStore
 from synclease.adapters.root import DaemonRoot
 from synclease.adapters.spawn import log_tail
+from synclease.core.actor import Actor
 from synclease.core.clock import Clock
 from synclease.core.fleet import Survey
 from synclease.core.lease import LeaseRecord
-from synclease.core.ledger import Actor, EventKind, Evidence, LedgerEvent, LedgerReason, log_lines
+from synclease.core.ledger import EventKind, Evidence, LedgerEvent, LedgerReason, log_lines
 from synclease.core.ledger_queries import vanished
 
 log = logging.getLogger("synclease")
-
-
-def actor(command: str) -> Actor:
-    """This CLI process, as the ``by`` of the events it causes (``command``: e.g. ``"sync start"``)."""
-    return Actor(os.getpid(), command)
 
 
 def reason_of(value: str | None) -> LedgerReason | None:

@@ -11,9 +11,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from synclease.adapters.lease_store import LeaseStore
+from synclease.core.actor import Actor
 from synclease.core.clock import Clock
 from synclease.core.fleet import CleanupClass, IdentityRecord, Survey
-from synclease.core.ledger import Actor
 from synclease.core.outcomes import SweepResult
 from synclease.services.survey import survey
 from synclease.services.sweep import InFlight, sweep

@@ -15,11 +15,12 @@ from dataclasses import dataclass
 from synclease.adapters import http_client
 from synclease.adapters.lease_store import LeaseStore
 from synclease.adapters.signals import RealOps
+from synclease.core.actor import Actor
 from synclease.core.clock import Clock
 from synclease.core.constants import RETIRE_REQUEST_TIMEOUT_SECONDS
 from synclease.core.escalate import CleanupPath, Ops, Outcome, Target, escalate
 from synclease.core.lease import LeaseRecord
-from synclease.core.ledger import Actor, EventKind, Evidence, LedgerReason
+from synclease.core.ledger import EventKind, Evidence, LedgerReason
 from synclease.services.history import Recorder
 from synclease.services.singleton import SingletonView, live_singleton
 

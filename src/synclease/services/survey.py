@@ -15,8 +15,9 @@ from synclease.adapters.locks import probe_holder_lock
 from synclease.adapters.probe import scan
 from synclease.core.classify import classify_all, judge_orphan_lease, unclaimed_leases
 from synclease.core.clock import Clock
-from synclease.core.fleet import FleetContext, LeaseEntry, StaleLease, Survey
+from synclease.core.fleet import FleetContext, StaleLease, Survey
 from synclease.core.identity import ProcessFacts
+from synclease.core.lease import LeaseEntry
 
 
 def read_context(store: LeaseStore, now: datetime, port_range: range) -> FleetContext:

@@ -13,11 +13,12 @@ from synclease.adapters import process
 from synclease.adapters.lease_store import LeaseStore
 from synclease.adapters.locks import probe_holder_lock
 from synclease.adapters.signals import RealOps, port_closed_by
+from synclease.core.actor import Actor
 from synclease.core.clock import Clock, poll
 from synclease.core.constants import SYNC_PORT_RANGE
 from synclease.core.escalate import CleanupPath, Ops, Target, escalate
 from synclease.core.fleet import CleanupClass, IdentityRecord, LeaseStatus, SkipReason, StaleLease, Survey
-from synclease.core.ledger import Actor, EventKind, Evidence
+from synclease.core.ledger import EventKind, Evidence
 from synclease.core.outcomes import Failed, LeaseRemoved, Skipped, SweepResult, Swept
 from synclease.services.history import Recorder, reason_of
 from synclease.services.retire import retire_body

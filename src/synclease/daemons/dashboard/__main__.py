@@ -8,8 +8,9 @@ from __future__ import annotations
 import argparse
 
 from synclease.adapters import dashboard_store, environment
-from synclease.adapters.boundary import configure_logging, guarded
+from synclease.adapters.boundary import guarded
 from synclease.adapters.clock import SYSTEM_CLOCK
+from synclease.adapters.daemon_log import configure_logging
 from synclease.core.constants import DASHBOARD_PORT_RANGE
 from synclease.core.dashboard_record import default_port_hint, log_path
 from synclease.core.errors import BadInputError

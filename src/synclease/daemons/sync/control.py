@@ -11,8 +11,9 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from synclease.adapters.http_server import ControlServer, Request, Response, Route, bearer
+from synclease.core.actor import Actor
 from synclease.core.codec import MAX_PID, CodecError, Lenient, parse_json
-from synclease.core.ledger import Actor, LedgerReason
+from synclease.core.ledger import LedgerReason
 
 
 class Controller(Protocol):

@@ -21,11 +21,11 @@ from synclease.adapters.lease_store import LeaseStore
 from synclease.adapters.locks import HolderLock
 from synclease.adapters.root import DaemonRoot
 from synclease.core import governor
+from synclease.core.actor import Actor
 from synclease.core.clock import Clock
 from synclease.core.constants import PROTOCOL_VERSION, SYNC
 from synclease.core.errors import AlreadyRunningError, SyncleaseError
 from synclease.core.lease import LeaseRecord, SingletonRecord
-from synclease.core.ledger import Actor
 from synclease.core.settings import Settings
 from synclease.daemons.lifecycle import Daemon, Leave
 from synclease.daemons.sync.control import control_server

@@ -5,8 +5,8 @@
 from __future__ import annotations
 
 from synclease.adapters import environment
-from synclease.adapters.boundary import configure_logging
 from synclease.adapters.clock import SYSTEM_CLOCK
+from synclease.adapters.daemon_log import configure_logging
 from synclease.adapters.ids import new_instance_id
 from synclease.adapters.root import open_root
 from synclease.core.errors import BadInputError

@@ -8,9 +8,10 @@ which instance and generation superseded it.
 from __future__ import annotations
 
 from synclease.adapters.root import DaemonRoot
+from synclease.core.actor import Actor
 from synclease.core.clock import Clock
 from synclease.core.lease import LeaseRecord, SingletonRecord
-from synclease.core.ledger import Actor, EventKind, Evidence, LedgerReason
+from synclease.core.ledger import EventKind, Evidence, LedgerReason
 from synclease.services.history import Recorder, reason_of
 
 
