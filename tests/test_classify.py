@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -29,6 +28,7 @@ from synclease.core.fleet import (
 from synclease.core.health import HealthReport, parse_health
 from synclease.core.identity import HolderVerdict, ProcessFacts
 from synclease.core.lease import LeaseEntry, LeaseRecord, SingletonRecord
+from synclease.core.record import replace
 
 NOW = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
 SCOPE = "0123456789abcdef"

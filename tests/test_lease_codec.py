@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, replace
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -32,6 +31,7 @@ from synclease.core.lease import (
     encode_lease,
     encode_singleton,
 )
+from synclease.core.record import as_dict, replace
 
 PROTOCOL_DIR = Path(__file__).resolve().parent.parent / "protocol"
 T0 = datetime(2025, 3, 4, 5, 6, 7, 890123, tzinfo=UTC)
@@ -539,7 +539,7 @@ def test_lease_schema_declares_exactly_the_encoded_fields() -> None:
     schema = _schema(LEASE_VALIDATOR)
     assert set(schema["properties"]) == encoded
     assert set(schema["required"]) == {"schema", "schema_version", *REQUIRED_LEASE_FIELDS}
-    assert set(asdict(make_lease())) | {"schema", "schema_version"} == encoded
+    assert set(as_dict(make_lease())) | {"schema", "schema_version"} == encoded
 
 
 def test_singleton_schema_declares_exactly_the_encoded_fields() -> None:

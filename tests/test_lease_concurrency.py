@@ -28,7 +28,7 @@ SHARED_ID = "shared-lease-0000"
 
 COMMON = """
 import json, os, secrets, sys, time
-from dataclasses import replace
+from synclease.core.record import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from synclease.core.lease import LeaseRecord

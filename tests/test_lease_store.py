@@ -12,7 +12,6 @@ import stat
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -25,6 +24,7 @@ from synclease.adapters.root import DaemonRoot
 from synclease.core.constants import DASHBOARD_PORT_RANGE, MAX_RECORD_BYTES
 from synclease.core.errors import EXIT_PROBLEM, SyncleaseError
 from synclease.core.lease import LeaseEntry, LeaseRecord, SingletonRecord, encode_lease, encode_singleton
+from synclease.core.record import replace
 
 T0 = datetime(2026, 1, 2, 3, 4, 5, 600000, tzinfo=UTC)
 IID = "store-inst-0001"

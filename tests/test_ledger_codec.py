@@ -4,7 +4,6 @@ the closed sets, and ``protocol/ledger-v1.schema.json`` against real encoded eve
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -31,6 +30,7 @@ from synclease.core.ledger import (
     log_lines,
 )
 from synclease.core.ledger_codec import decode_event, decode_lines, encode_event
+from synclease.core.record import replace
 
 PROTOCOL_DIR = Path(__file__).resolve().parent.parent / "protocol"
 T0 = datetime(2026, 5, 6, 7, 8, 9, 123456, tzinfo=UTC)

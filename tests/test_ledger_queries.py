@@ -129,66 +129,68 @@ def test_backoff_thresholds_are_the_documented_ones() -> None:
 
 def test_exactly_three_failures_within_ten_minutes_back_off() -> None:
     events = [failed(MINUTE * 10), failed(MINUTE * 4), failed(SECOND)]
-    decision = respawn_backoff(events, NOW)
+    decision = respawn_backoff(reversed(events), NOW)
     assert decision == Backoff(active=True, failures=3, until=NOW)  # the oldest leaves the window next
 
 
 def test_one_of_three_ten_minutes_and_one_second_ago_does_not() -> None:
     events = [failed(MINUTE * 10 + SECOND), failed(MINUTE * 4), failed(SECOND)]
-    assert respawn_backoff(events, NOW) == Backoff(active=False, failures=2)
+    assert respawn_backoff(reversed(events), NOW) == Backoff(active=False, failures=2)
 
 
 def test_backoff_ends_when_the_oldest_failure_leaves_the_window() -> None:
     events = [failed(MINUTE * 10), failed(MINUTE * 4), failed(SECOND)]
-    assert respawn_backoff(events, NOW).active
-    assert not respawn_backoff(events, NOW + timedelta(microseconds=1)).active
+    assert respawn_backoff(reversed(events), NOW).active
+    assert not respawn_backoff(reversed(events), NOW + timedelta(microseconds=1)).active
 
 
 def test_two_failures_do_not_back_off() -> None:
-    assert respawn_backoff([failed(MINUTE), failed(SECOND)], NOW) == Backoff(active=False, failures=2)
+    assert respawn_backoff(reversed([failed(MINUTE), failed(SECOND)]), NOW) == Backoff(
+        active=False, failures=2
+    )
     assert respawn_backoff([], NOW) == Backoff(active=False, failures=0)
 
 
 def test_a_later_serving_clears_the_backoff() -> None:
     events = [failed(MINUTE * 9), failed(MINUTE * 8), failed(MINUTE * 7), ev(EventKind.SERVING, MINUTE * 6)]
-    assert respawn_backoff(events, NOW) == Backoff(active=False, failures=0)
+    assert respawn_backoff(reversed(events), NOW) == Backoff(active=False, failures=0)
 
 
 def test_a_serving_before_the_failures_does_not_clear_them() -> None:
     events = [ev(EventKind.SERVING, MINUTE * 9), failed(MINUTE * 3), failed(MINUTE * 2), failed(MINUTE)]
-    assert respawn_backoff(events, NOW).active
+    assert respawn_backoff(reversed(events), NOW).active
 
 
 def test_failures_after_a_serving_count_again() -> None:
     events = [failed(MINUTE * 9), failed(MINUTE * 8), failed(MINUTE * 7), ev(EventKind.SERVING, MINUTE * 6)]
     events += [failed(MINUTE * 3), failed(MINUTE * 2)]
-    assert respawn_backoff(events, NOW) == Backoff(active=False, failures=2)
+    assert respawn_backoff(reversed(events), NOW) == Backoff(active=False, failures=2)
     events.append(failed(MINUTE))
-    assert respawn_backoff(events, NOW) == Backoff(
+    assert respawn_backoff(reversed(events), NOW) == Backoff(
         active=True, failures=3, until=NOW - MINUTE * 3 + MINUTE * 10
     )
 
 
 def test_more_failures_hold_the_backoff_until_the_third_newest_leaves() -> None:
     events = [failed(MINUTE * m) for m in (9, 8, 7, 6, 1)]
-    decision = respawn_backoff(events, NOW)
+    decision = respawn_backoff(reversed(events), NOW)
     assert decision.active and decision.failures == 5
     assert decision.until == NOW - MINUTE * 7 + RESPAWN_BACKOFF_WINDOW
-    assert not respawn_backoff(events, decision.until + timedelta(microseconds=1)).active
-    assert respawn_backoff(events, decision.until).active
+    assert not respawn_backoff(reversed(events), decision.until + timedelta(microseconds=1)).active
+    assert respawn_backoff(reversed(events), decision.until).active
 
 
 def test_failures_stamped_in_the_future_do_not_count() -> None:
     events = [failed(-MINUTE), failed(-MINUTE * 2), failed(SECOND)]  # a clock stepped back
-    assert respawn_backoff(events, NOW) == Backoff(active=False, failures=1)
+    assert respawn_backoff(reversed(events), NOW) == Backoff(active=False, failures=1)
 
 
 def test_backoff_with_a_frozen_wall_clock() -> None:
     events = [failed(MINUTE * 10), failed(MINUTE * 5), failed(MINUTE)]
     with freeze_time(NOW):
-        assert respawn_backoff(events, SYSTEM_CLOCK.now()).active
+        assert respawn_backoff(reversed(events), SYSTEM_CLOCK.now()).active
     with freeze_time(NOW + SECOND):
-        assert not respawn_backoff(events, SYSTEM_CLOCK.now()).active
+        assert not respawn_backoff(reversed(events), SYSTEM_CLOCK.now()).active
 
 
 # --- doctor inputs ------------------------------------------------------------------------------

@@ -425,6 +425,45 @@ def test_rotation_keeps_exactly_one_older_file(root: DaemonRoot) -> None:
     assert len(kept) > 2
 
 
+def test_newest_first_is_read_reversed_across_the_rotation(root: DaemonRoot) -> None:
+    store = LedgerStore(root, max_file_bytes=SMALL)
+    appended: list[LedgerEvent] = []
+    while not store.rotated_path.exists() or len(appended) < 12:
+        appended.append(event(len(appended)))
+        store.append(appended[-1])
+    with store.path.open("ab") as handle:
+        handle.write(b"not json\n" + encode_event(event(98)).rstrip(b"\n"))  # a bad line, one in flight
+    assert list(store.newest_first()) == list(reversed(store.read().events))
+    assert list(store.newest_first())[:2] == [appended[-1], appended[-2]]
+
+
+def test_newest_first_decodes_only_what_the_caller_takes(
+    store: LedgerStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from synclease.adapters import ledger_store
+
+    for i in range(50):
+        store.append(event(i))
+    decoded: list[bytes] = []
+    real = ledger_store.decode_event
+
+    def counting(raw: bytes) -> LedgerEvent:
+        decoded.append(raw)
+        return real(raw)
+
+    monkeypatch.setattr(ledger_store, "decode_event", counting)
+    newest = store.newest_first()
+    assert next(newest) == event(49)
+    assert next(newest) == event(48)
+    assert len(decoded) == 2
+
+
+def test_newest_first_of_a_missing_or_hostile_ledger_is_empty(root: DaemonRoot, tmp_path: Path) -> None:
+    assert list(LedgerStore(root).newest_first()) == []
+    _symlink(root, tmp_path)
+    assert list(LedgerStore(root).newest_first()) == []
+
+
 def test_the_default_bound_is_one_mebibyte(store: LedgerStore) -> None:
     assert store.max_file_bytes == 1024 * 1024
     with pytest.raises(ValueError):

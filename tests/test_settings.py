@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 import pytest
 
 from synclease.adapters import environment
 from synclease.core import constants
 from synclease.core.errors import EXIT_USAGE, BadInputError
+from synclease.core.record import FrozenRecordError
 from synclease.core.settings import KNOWN_FAILPOINTS, Settings, load, parse_port, parse_port_range
 
 TIMING_VARS = [
@@ -48,7 +47,7 @@ def test_empty_and_blank_values_mean_unset() -> None:
 
 
 def test_settings_are_immutable() -> None:
-    with pytest.raises(dataclasses.FrozenInstanceError):
+    with pytest.raises(FrozenRecordError):
         load({}).heartbeat_seconds = 1.0  # type: ignore[misc]
 
 

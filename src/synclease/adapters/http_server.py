@@ -16,7 +16,6 @@ import json
 import logging
 import socket
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 from typing import Any, TypeVar
 from urllib.parse import parse_qs, urlsplit
@@ -25,13 +24,14 @@ from synclease.adapters.http_listener import DeadlineReader, Listener
 from synclease.core.constants import LOOPBACK, MAX_BODY_BYTES
 from synclease.core.errors import SyncleaseError
 from synclease.core.ports import port_order
+from synclease.core.record import field, record
 
 log = logging.getLogger("synclease.http")
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "[::1]"})
 T = TypeVar("T")
 
 
-@dataclass(frozen=True)
+@record
 class Request:
     method: str
     path: str
@@ -55,7 +55,7 @@ class Request:
         return values[0] if values else None
 
 
-@dataclass(frozen=True)
+@record
 class Response:
     status: int
     body: bytes
@@ -74,7 +74,7 @@ class Response:
 Authorize = Callable[[Request], bool]
 
 
-@dataclass(frozen=True)
+@record
 class Route:
     method: str
     path: str

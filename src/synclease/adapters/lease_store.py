@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 from synclease.adapters.fsio import UnsafeFileError, atomic_write, read_private, remove_file
@@ -28,11 +27,12 @@ from synclease.core.lease import (
     encode_singleton,
     next_generation,
 )
+from synclease.core.record import record
 
 SINGLETON_LOCK_TIMEOUT_SECONDS = 15.0
 
 
-@dataclass(frozen=True)
+@record
 class SingletonEntry:
     record: SingletonRecord | None
     problem: str | None = None

@@ -20,7 +20,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
 
 from synclease.adapters.fsio import (
@@ -32,10 +32,12 @@ from synclease.adapters.fsio import (
 )
 from synclease.adapters.locks import file_lock
 from synclease.adapters.root import DaemonRoot
+from synclease.core.codec import CodecError
 from synclease.core.errors import BadInputError, RootError, SyncleaseError
 from synclease.core.ledger import MAX_FILE_BYTES, MAX_LINE_BYTES, LedgerEvent, LedgerProblem, LedgerRead
-from synclease.core.ledger_codec import decode_lines, encode_event
+from synclease.core.ledger_codec import decode_event, decode_lines, encode_event
 from synclease.core.ledger_queries import has_ended
+from synclease.core.record import record
 
 #: An append waits at most this long for the lock (held by others only for one write or a rename).
 LOCK_TIMEOUT_SECONDS = 2.0
@@ -52,7 +54,7 @@ _ERRNO_PROBLEMS = {
 _BUSY_HINT = "another synclease process is writing the ledger; the event was not recorded"
 
 
-@dataclass(frozen=True)
+@record
 class Appended:
     """One append's outcome: ``ok``, or a short ``problem`` tag (``disk_full``, ``too_many_files``,
     ``short_write``, ``io_error``, ``busy``, ``bad_lock``, ``rotate_failed``, ``missing_root``,
@@ -71,7 +73,7 @@ class Appended:
         return f"ledger event not recorded ({self.problem}{': ' + self.detail if self.detail else ''})"
 
 
-@dataclass(frozen=True)
+@record
 class _Open:
     path: Path
     fd: int
@@ -210,7 +212,7 @@ class LedgerStore:
             return Appended(False, "unusable_dir", exc.one_line())
         try:
             with file_lock(self.lock_path, self.lock_timeout, busy_hint=_BUSY_HINT):
-                if once and has_ended(self.read().events, event.instance_id or ""):  # no id: no history
+                if once and has_ended(self.newest_first(), event.instance_id or ""):  # no id: no history
                     return Appended(False, "already_ended", event.instance_id or "")
                 return self._append_locked(line)
         except BadInputError as exc:  # the lock path is a symlink, a FIFO, someone else's file
@@ -247,17 +249,50 @@ class LedgerStore:
     def read(self) -> LedgerRead:
         """Every valid event, oldest first, across the rotation. A missing ledger is an empty history;
         nothing is created, locked or followed."""
-        try:
-            if not check_private_dir(self.root.ledger_dir):
-                return LedgerRead()
-        except RootError as exc:
-            return LedgerRead(problems=(LedgerProblem(self.root.ledger_dir, "unusable_dir", exc.one_line()),))
+        spans = self._spans()
+        if isinstance(spans, LedgerProblem):
+            return LedgerRead(problems=(spans,))
         events: list[LedgerEvent] = []
         skipped = 0
         problems: list[LedgerProblem] = []
+        for data, complete, problem, cut in spans:
+            found, bad = decode_lines(data, complete=complete)
+            events.extend(found)
+            skipped += bad + cut  # cut: the line cut by the bound (or the unreadable rest)
+            if problem is not None:
+                problems.append(problem)
+        return LedgerRead(tuple(events), skipped, tuple(problems))
+
+    def newest_first(self) -> Iterator[LedgerEvent]:
+        """The valid events, newest first, each decoded only when the caller gets that far: ``sync
+        status`` wants one retirement, the respawn backoff the failures since the last ``serving``,
+        and a full ledger is thousands of lines. The files are read at the first step; their problems
+        are :meth:`read`'s to report."""
+        spans = self._spans()
+        if isinstance(spans, LedgerProblem):
+            return
+        for data, _complete, _problem, _cut in reversed(spans):
+            lines = data.split(b"\n")
+            lines.pop()  # after the last newline: not a line (yet), or already counted by read()
+            for raw in reversed(lines):
+                try:
+                    yield decode_event(raw)
+                except CodecError:
+                    continue
+
+    def _spans(self) -> list[tuple[bytes, bool, LedgerProblem | None, bool]] | LedgerProblem:
+        """The bytes of the rotated file, then of the current one, each as ``(data, complete, problem,
+        cut)``: ``complete`` when nobody writes the file any more, ``problem`` met opening or reading
+        it, ``cut`` when reading it lost a line. Or the problem of the ledger directory."""
+        try:
+            if not check_private_dir(self.root.ledger_dir):
+                return []
+        except RootError as exc:
+            return LedgerProblem(self.root.ledger_dir, "unusable_dir", exc.one_line())
+        spans: list[tuple[bytes, bool, LedgerProblem | None, bool]] = []
         for handle, complete in zip(self._open_both(), (True, False), strict=True):
             if isinstance(handle, LedgerProblem):
-                problems.append(handle)
+                spans.append((b"", complete, handle, False))
                 continue
             if handle is None:
                 continue
@@ -265,13 +300,8 @@ class LedgerStore:
                 data, problem = self._read_bounded(handle)
             finally:
                 os.close(handle.fd)
-            found, bad = decode_lines(data, complete=complete)
-            events.extend(found)
-            skipped += bad
-            if problem is not None:
-                problems.append(problem)
-                skipped += 1  # the line cut by the bound (or the unreadable rest)
-        return LedgerRead(tuple(events), skipped, tuple(problems))
+            spans.append((data, complete, problem, problem is not None))
+        return spans
 
     def _open_both(self) -> tuple[_Open | LedgerProblem | None, _Open | LedgerProblem | None]:
         """The rotated file, then the current one, as one consistent pair: if a rotation moved the

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import Any
 
 from synclease.adapters import http_client, process
@@ -19,6 +18,7 @@ from synclease.core.clock import Clock
 from synclease.core.constants import FAMILY_RANGES, HEALTH_TIMEOUT_SECONDS, SYNC
 from synclease.core.fleet import Listener, Observation, ScanResult
 from synclease.core.health import parse_health
+from synclease.core.record import record
 
 HEALTH_PATH = "/api/health"
 GATE_TIMEOUT_SECONDS = 0.05
@@ -49,7 +49,7 @@ def fetch_health(
     return reply.document, None
 
 
-@dataclass(frozen=True)
+@record
 class _Probe:
     port: int
     connected: bool

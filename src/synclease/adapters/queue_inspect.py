@@ -21,12 +21,12 @@ from __future__ import annotations
 import os
 import sqlite3
 import stat
-from dataclasses import dataclass
 from pathlib import Path
 
 from synclease.adapters.fsio import UnsafeFileError, check_private
 from synclease.adapters.queue_schema import QUEUE_SCHEMA_VERSION, read_counts, read_dead_letters
 from synclease.core.queue_state import DeadLetter, QueueCounts, QueueFacts, QueueKind
+from synclease.core.record import record
 
 #: How long a locked read waits for a writer (a WAL recovery, a checkpoint) before "busy".
 READ_TIMEOUT_SECONDS = 5.0
@@ -35,7 +35,7 @@ OPTIMISTIC_ATTEMPTS = 3
 _Stamp = tuple[int, int, int, int, int, bool]
 
 
-@dataclass(frozen=True)
+@record
 class Inspection:
     facts: QueueFacts
     dead_letters: list[DeadLetter]

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 
 from synclease.adapters.fsio import ensure_private_dir
 from synclease.core.errors import RootError
+from synclease.core.record import record
 
 
 def scope_id_for(resolved_root: Path) -> str:
@@ -22,7 +22,7 @@ def scope_id_for(resolved_root: Path) -> str:
     return hashlib.sha256(str(resolved_root).encode()).hexdigest()[:16]
 
 
-@dataclass(frozen=True)
+@record
 class DaemonRoot:
     path: Path
 

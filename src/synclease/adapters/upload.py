@@ -19,11 +19,11 @@ from __future__ import annotations
 import http.client
 import ssl
 from collections.abc import Sequence
-from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from synclease.core.delivery import scrub
 from synclease.core.events import Event, OutcomeKind, classify_status, encode_batch
+from synclease.core.record import record
 
 EVENTS_PATH = "/v1/events"
 #: At most this much of a response body is read (and ignored); the status says what we need.
@@ -32,7 +32,7 @@ MAX_RESPONSE_BYTES = 64 * 1024
 MAX_RETRY_AFTER_SECONDS = 3600.0
 
 
-@dataclass(frozen=True)
+@record
 class UploadOutcome:
     kind: OutcomeKind
     #: HTTP status when the server answered, else ``None``.

@@ -10,12 +10,11 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from synclease.cli import context
-from synclease.cli.context import actor
 from synclease.cli.output import emit_json
 from synclease.core.errors import BadInputError
 from synclease.core.fleet import IdentityRecord
-from synclease.services import doctor
+from synclease.services import context, doctor
+from synclease.services.context import actor
 from synclease.services.reset import reset as sweep_fleet
 from synclease.services.survey import survey
 

@@ -6,11 +6,11 @@ import getpass
 import sys
 
 from synclease.adapters.session_store import save_session
-from synclease.cli import context
-from synclease.cli.context import actor
 from synclease.cli.output import emit_json, stdout_console
 from synclease.core.errors import BadInputError
 from synclease.core.session import new_session
+from synclease.services import context
+from synclease.services.context import actor
 from synclease.services.ensure import ensure
 from synclease.services.singleton import live_singleton
 

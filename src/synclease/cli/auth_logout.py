@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from synclease.adapters.session_store import clear_session
-from synclease.cli import context
-from synclease.cli.context import actor
 from synclease.cli.output import emit_json, stdout_console
+from synclease.services import context
+from synclease.services.context import actor
 from synclease.services.retire import retire_singleton
 
 

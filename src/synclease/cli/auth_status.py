@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from synclease.adapters.session_store import load_session
-from synclease.cli import context
 from synclease.cli.output import emit_json, stdout_console
 from synclease.core.clock import to_wire
+from synclease.services import context
 
 
 def run(as_json: bool) -> int:

@@ -3,9 +3,9 @@ matches, 2 for a malformed target)."""
 
 from __future__ import annotations
 
-from synclease.cli import context
 from synclease.cli.output import emit_json, stdout_console
 from synclease.core.explain import Verdict, parse_target
+from synclease.services import context
 from synclease.services.explain import explain
 
 

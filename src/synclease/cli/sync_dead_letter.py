@@ -10,9 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 from synclease.adapters.session_store import current_session
-from synclease.cli import context
 from synclease.cli.output import emit_json, stdout_console
-from synclease.services import dead_letters
+from synclease.services import context, dead_letters
 from synclease.services.dead_letters import DeadLetterReport
 
 

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from synclease.adapters.ledger_store import LedgerStore
-from synclease.cli import context
 from synclease.cli.output import emit_json, stdout_console
 from synclease.core.errors import BadInputError
 from synclease.core.ledger_codec import to_document
 from synclease.core.ledger_queries import for_instance, recent
+from synclease.services import context
 
 MAX_LIMIT = 10_000
 

@@ -7,8 +7,8 @@ PATH must be a queue database of this root that a read-only look proves unusable
 
 from __future__ import annotations
 
-from synclease.cli import context
 from synclease.cli.output import emit_json, stdout_console
+from synclease.services import context
 from synclease.services.queue_aside import move_aside
 
 

@@ -1,7 +1,5 @@
-"""``synclease sync push --type T [--data JSON]`` or ``synclease sync push -`` (NDJSON on stdin).
-
-Enqueues durably whether or not a daemon runs; with a session, makes sure one runs and wakes it.
-"""
+"""``synclease sync push --type T [--data JSON]`` or ``synclease sync push -`` (NDJSON on stdin):
+parse, then :func:`synclease.services.push.push`."""
 
 from __future__ import annotations
 
@@ -9,16 +7,12 @@ import json
 import sys
 from typing import Any
 
-from synclease.adapters import http_client
-from synclease.adapters.queue import open_queue
-from synclease.adapters.session_store import current_session
-from synclease.cli import context
-from synclease.cli.context import actor
 from synclease.cli.output import emit_json, stdout_console
-from synclease.core.constants import RETIRE_REQUEST_TIMEOUT_SECONDS
 from synclease.core.errors import BadInputError
 from synclease.core.events import parse_ndjson_events
-from synclease.services.ensure import ensure
+from synclease.services import context
+from synclease.services.context import actor
+from synclease.services.push import push
 
 
 def _events(source: str | None, event_type: str | None, data: str | None) -> list[tuple[str, Any]]:
@@ -41,22 +35,11 @@ def _events(source: str | None, event_type: str | None, data: str | None) -> lis
 
 def run(source: str | None, event_type: str | None, data: str | None, as_json: bool) -> int:
     events = _events(source, event_type, data)
-    ctx = context.load()
-    session = current_session(ctx.root)
-    with open_queue(ctx.root, session.auth_scope if session else None, ctx.clock) as queue:
-        ids = queue.enqueue_many(events)
-        depth = queue.depth()
-    daemon: dict[str, Any] | None = None
-    if session is not None:
-        result = ensure(ctx.root, ctx.version, ctx.settings.port_range, ctx.clock, by=actor("sync push"))
-        lease = ctx.store.read(result.instance_id).lease
-        if lease is not None:
-            http_client.post(lease.port, "/api/kick", lease.token, RETIRE_REQUEST_TIMEOUT_SECONDS)
-        daemon = {"pid": result.pid, "port": result.port, "reused": result.reused}
-    doc = {"enqueued": len(ids), "ids": ids, "queue_depth": depth, "daemon": daemon}
+    pushed = push(context.load(), events, actor("sync push"))
     if as_json:
-        emit_json(doc)
+        emit_json(pushed.to_json())
     else:
-        where = f"daemon pid {daemon['pid']}" if daemon else "local-only (not logged in)"
-        stdout_console.print(f"queued {len(ids)} event(s); queue depth {depth}; {where}")
+        daemon = pushed.daemon
+        where = f"daemon pid {daemon.pid}" if daemon else "local-only (not logged in)"
+        stdout_console.print(f"queued {len(pushed.ids)} event(s); queue depth {pushed.queue_depth}; {where}")
     return 0

@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from synclease.adapters.ledger_store import LedgerStore
-from synclease.cli import context
 from synclease.cli.output import emit_json, stdout_console
 from synclease.core.clock import to_wire
 from synclease.core.lease import is_expired
 from synclease.core.ledger_codec import to_document
 from synclease.core.ledger_queries import END_KINDS
+from synclease.services import context
 from synclease.services.singleton import SingletonView, live_singleton
 
 
@@ -74,8 +74,7 @@ def collect(ctx: context.Context) -> dict[str, Any]:
 
 def _last_retirement(ctx: context.Context) -> dict[str, Any] | None:
     """The newest ``retired``, ``reaped`` or ``vanished`` event of the ledger, as it was recorded."""
-    events = LedgerStore(ctx.root).read().events
-    last = next((e for e in reversed(events) if e.kind in END_KINDS), None)
+    last = next((e for e in LedgerStore(ctx.root).newest_first() if e.kind in END_KINDS), None)
     return None if last is None else to_document(last)
 
 

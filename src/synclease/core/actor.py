@@ -4,16 +4,16 @@ the ledger so that the hot CLI paths can name themselves without importing it.""
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
 from synclease.core.codec import MAX_PID, as_int
+from synclease.core.record import record
 
 MAX_COMMAND_CHARS = 48
 #: ``by.command``: a few lowercase words naming a CLI command (``sync start``), never argv or a value.
 COMMAND_RE = re.compile(r"\A[a-z][a-z0-9-]*(?: [a-z0-9-]+){0,3}\Z")
 
 
-@dataclass(frozen=True)
+@record
 class Actor:
     """The CLI process behind an event (``by``): its pid and a short command name, never argv."""
 

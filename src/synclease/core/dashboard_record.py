@@ -8,7 +8,6 @@ The file itself is handled by :mod:`synclease.adapters.dashboard_store`.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
@@ -17,6 +16,7 @@ from synclease.core.codec import MAX_PID, MAX_START_TIME, CodecError, Strict, ch
 from synclease.core.constants import DASHBOARD, DASHBOARD_PORT_RANGE, LOOPBACK
 from synclease.core.health import Claim
 from synclease.core.identity import StartStamp
+from synclease.core.record import field, record
 
 DASHBOARD_SCHEMA = "synclease.dashboard"
 DASHBOARD_SCHEMA_VERSION = 1
@@ -29,7 +29,7 @@ MAX_DASHBOARD_RECORD_BYTES = 16 * 1024
 MAX_TOKEN_CHARS = 256
 
 
-@dataclass(frozen=True)
+@record
 class DashboardRecord:
     """What a running dashboard says of itself on disk. The token never leaves this file."""
 
@@ -74,7 +74,7 @@ class DashboardRecord:
         return mine == (other.pid, other.port, other.token, other.process_start_time)
 
 
-@dataclass(frozen=True)
+@record
 class RecordEntry:
     """The record as read: ``record`` when trusted, else ``problem`` (``missing``, ``not_json``, ...)."""
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from synclease.core.constants import DASHBOARD_PORT_RANGE
@@ -21,6 +20,7 @@ from synclease.core.escalate import Outcome
 from synclease.core.evidence import listener_mismatches
 from synclease.core.fleet import Observation
 from synclease.core.identity import StartStamp
+from synclease.core.record import field, record
 
 
 class Verdict(enum.StrEnum):
@@ -68,7 +68,7 @@ def judge(obs: Observation, project: str, recorded: DashboardRecord | None, own_
     return Verdict.TARGET
 
 
-@dataclass(frozen=True)
+@record
 class Judged:
     port: int
     pid: int | None
@@ -79,7 +79,7 @@ class Judged:
         return {"port": self.port, "pid": self.pid, "reason": self.verdict.value}
 
 
-@dataclass(frozen=True)
+@record
 class CleanupResult:
     swept: tuple[Outcome, ...] = ()
     failed: tuple[Outcome, ...] = ()

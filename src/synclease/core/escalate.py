@@ -9,10 +9,10 @@ port must be inside the family range. The outcome is data.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
 from typing import Protocol
 
 from synclease.core.identity import Start
+from synclease.core.record import field, record
 
 
 class CleanupPath(enum.StrEnum):
@@ -26,7 +26,7 @@ class CleanupPath(enum.StrEnum):
         return {CleanupPath.TERMINATE: "SIGTERM", CleanupPath.KILL: "SIGKILL"}.get(self, "")
 
 
-@dataclass(frozen=True)
+@record
 class Target:
     pid: int
     port: int
@@ -36,7 +36,7 @@ class Target:
     token: str | None = field(repr=False)
 
 
-@dataclass(frozen=True)
+@record
 class Outcome:
     """``path``: the step after which the process was gone; ``failure``: why it could not be ended;
     ``vetoed``: why the ladder stopped on purpose before a step (the process was left alone)."""

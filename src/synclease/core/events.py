@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from typing import Any, Literal
 
 from synclease.core.codec import CodecError, parse_json
 from synclease.core.errors import BadInputError
+from synclease.core.record import record
 
 MAX_EVENT_TYPE_CHARS = 200
 #: One event's ``data``, JSON-encoded, may not exceed this: a huge event would block every batch.
@@ -24,7 +24,7 @@ _NDJSON_KEYS = frozenset({"type", "data"})
 OutcomeKind = Literal["ok", "auth_failed", "retryable", "rejected"]
 
 
-@dataclass(frozen=True)
+@record
 class Event:
     """A queued event. ``data_json`` is the stored JSON text, sent as-is; ``data`` decodes it.
 

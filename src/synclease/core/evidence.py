@@ -7,7 +7,6 @@ self-report, the lease and the OS disagree. The table that decides on it is :mod
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from synclease.core.constants import SYNC
 from synclease.core.fleet import (
@@ -19,9 +18,10 @@ from synclease.core.fleet import (
 from synclease.core.health import HealthReport, lease_claim, mismatches
 from synclease.core.identity import Start, same_start
 from synclease.core.lease import LeaseEntry, LeaseRecord, is_expired
+from synclease.core.record import record
 
 
-@dataclass(frozen=True)
+@record
 class Evidence:
     """``report`` is the self-report when the listener speaks a family (sync-like, or names a family),
     else None: an answer we do not understand is no self-report. ``entry`` is the lease file that

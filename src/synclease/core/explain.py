@@ -8,7 +8,6 @@ reaper would clean it (with or without ``--force``), and the one command to run 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from typing import Any
 
 from synclease.core.clock import to_wire
@@ -17,6 +16,7 @@ from synclease.core.errors import BadInputError
 from synclease.core.fleet import CleanupClass, IdentityRecord, LeaseStatus, StaleLease
 from synclease.core.ledger import LedgerEvent
 from synclease.core.ledger_codec import to_document
+from synclease.core.record import field, record
 
 RESET = "synclease auth doctor --reset"
 RESET_FORCE = "synclease auth doctor --reset --force"
@@ -24,7 +24,7 @@ _PREFIX = re.compile(r"\A[A-Za-z0-9_-]{4,64}\Z")
 _MAX_PID = 2**31 - 1
 
 
-@dataclass(frozen=True)
+@record
 class Target:
     """What the operator named: ``port``, ``pid`` or an instance-id ``prefix`` (exactly one)."""
 
@@ -52,13 +52,13 @@ def parse_target(text: str) -> Target:
     )
 
 
-@dataclass(frozen=True)
+@record
 class Reuse:
     would_reuse: bool
     why: str
 
 
-@dataclass(frozen=True)
+@record
 class Verdict:
     target: Target
     found: bool

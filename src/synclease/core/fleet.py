@@ -1,6 +1,7 @@
 """Value types of the fleet: what was observed on a port, the context we judge it in, and the verdicts.
 
-Everything here is a frozen dataclass or a ``StrEnum``. Paths are values here, never opened.
+Everything here is a frozen record (:mod:`synclease.core.record`) or a ``StrEnum``. Paths are values
+here, never opened.
 ``to_json`` renders a record for ``doctor --json``: enums as their values, datetimes as ISO 8601 UTC
 with a ``Z`` suffix.
 """
@@ -9,7 +10,6 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Sequence
-from dataclasses import dataclass, fields
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -19,6 +19,7 @@ from synclease.core.constants import SYNC_PORT_RANGE
 from synclease.core.health import HealthReport
 from synclease.core.identity import HolderVerdict, StartStamp
 from synclease.core.lease import LeaseEntry, SingletonRecord
+from synclease.core.record import fields, record
 
 
 class CleanupClass(enum.StrEnum):
@@ -86,7 +87,7 @@ def _json_value(value: Any) -> Any:
     return value
 
 
-@dataclass(frozen=True)
+@record
 class Listener:
     """What the OS listener table says of a port: ``pid`` None when unknown (AccessDenied, another
     user's socket, or ambiguous); ``pid_start_time`` None when the process could not be read."""
@@ -108,7 +109,7 @@ class Listener:
         )
 
 
-@dataclass(frozen=True)
+@record
 class Observation:
     """One port with a listener: the OS facts and the health probe's outcome (report or error)."""
 
@@ -121,7 +122,7 @@ class Observation:
         return self.listener.port
 
 
-@dataclass(frozen=True, kw_only=True)
+@record(kw_only=True)
 class FleetContext:
     """Everything besides the observation that a classification depends on.
 
@@ -143,7 +144,7 @@ class FleetContext:
             raise ValueError(f"port range {inner} is not inside the sync family range {outer}")
 
 
-@dataclass(frozen=True, kw_only=True)
+@record(kw_only=True)
 class IdentityRecord:
     """The classification of one listener: who it is, from which evidence, and what may be done.
 
@@ -198,7 +199,7 @@ class IdentityRecord:
         return {f.name: _json_value(getattr(self, f.name)) for f in fields(self)}
 
 
-@dataclass(frozen=True, kw_only=True)
+@record(kw_only=True)
 class StaleLease:
     """The verdict on a lease record that no listener answers for.
 
@@ -222,7 +223,7 @@ class StaleLease:
         return {f.name: _json_value(getattr(self, f.name)) for f in fields(self)}
 
 
-@dataclass(frozen=True)
+@record
 class ScanResult:
     """Every port with a listener, in port order, and what the scan cost."""
 
@@ -235,7 +236,7 @@ class ScanResult:
         return {"ports_scanned": self.ports_scanned, "duration_ms": round(self.duration_ms, 3)}
 
 
-@dataclass(frozen=True)
+@record
 class Survey:
     """One scan of the family range plus this root's leases, classified."""
 

@@ -6,7 +6,8 @@ It never looks at a clock, a file or a socket: the loop observes, this module de
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+
+from synclease.core.record import record
 
 
 class Action(enum.StrEnum):
@@ -26,7 +27,7 @@ class Reason(enum.StrEnum):
     SIGNAL = "signal"
 
 
-@dataclass(frozen=True)
+@record
 class Observation:
     """What the loop saw this tick. Times are monotonic seconds."""
 
@@ -45,7 +46,7 @@ class Observation:
     max_rss_mb: float | None = None
 
 
-@dataclass(frozen=True)
+@record
 class Decision:
     action: Action
     reason: Reason | None = None

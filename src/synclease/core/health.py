@@ -8,18 +8,18 @@ with what a record of ours (a lease, a dashboard record) says, and the callers d
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 
 from synclease.core.codec import MAX_PID, MAX_START_TIME, Lenient
 from synclease.core.constants import SYNC
 from synclease.core.identity import Start, StartStamp, same_start
 from synclease.core.lease import LeaseRecord
+from synclease.core.record import record
 
 MAX_PORT = 65535
 
 
-@dataclass(frozen=True, kw_only=True)
+@record(kw_only=True)
 class HealthReport:
     """A parsed ``/api/health`` self-report. Claims, not proof: every field may be absent (None).
 
@@ -120,7 +120,7 @@ def parse_health(document: object) -> HealthReport | None:
 # --- the agreement rule -------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, kw_only=True)
+@record(kw_only=True)
 class Claim:
     """Who a record of ours says is listening: a self-report agrees only if it names the same."""
 

@@ -3,7 +3,6 @@ findings only a memory can give: ``silent_death``, ``start_failures``, ``work_st
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -11,6 +10,7 @@ from synclease.core.health import HealthReport
 from synclease.core.ledger import LedgerEvent
 from synclease.core.ledger_codec import to_document
 from synclease.core.ledger_queries import doctor_signals, recent
+from synclease.core.record import record
 
 HISTORY_LIMIT = 20
 
@@ -20,7 +20,7 @@ def finding(fid: str, severity: str, summary: str, command: str) -> dict[str, An
     return {"id": fid, "severity": severity, "summary": summary, "remediation": {"command": command}}
 
 
-@dataclass(frozen=True)
+@record
 class History:
     """The ledger as the doctor sees it: its events (oldest first), and the unread line count."""
 

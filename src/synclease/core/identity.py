@@ -7,9 +7,9 @@ The process adapter (:mod:`synclease.adapters.process`) gathers the facts; this 
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
 
 from synclease.core.constants import START_TIME_TOLERANCE_SECONDS
+from synclease.core.record import record
 
 
 class HolderVerdict(enum.StrEnum):
@@ -24,7 +24,7 @@ class HolderVerdict(enum.StrEnum):
         return self in (HolderVerdict.DEAD, HolderVerdict.PID_REUSED)
 
 
-@dataclass(frozen=True)
+@record
 class StartStamp:
     """When a process started. ``epoch`` is wall-clock seconds (as ``psutil`` derives it from the boot
     time, so it moves when the wall clock is stepped); on Linux ``ticks`` (clock ticks since boot, from
@@ -53,7 +53,7 @@ def same_start(recorded: Start, observed: Start | None) -> bool:
     return abs(a.epoch - b.epoch) <= START_TIME_TOLERANCE_SECONDS
 
 
-@dataclass(frozen=True)
+@record
 class ProcessFacts:
     """What the OS says of a PID: ``exists`` False = no such process; ``start_time`` None = unreadable;
     ``uid`` its effective uid (None when unreadable)."""

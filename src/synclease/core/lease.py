@@ -9,7 +9,6 @@ The normative spec is ``protocol/lease-v1.md``.
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal, cast
@@ -24,6 +23,7 @@ from synclease.core.constants import (
     SINGLETON_SCHEMA,
 )
 from synclease.core.identity import StartStamp
+from synclease.core.record import as_dict, field, record, replace
 
 LeaseState = Literal["starting", "serving", "draining"]
 LEASE_STATES: frozenset[str] = frozenset({"starting", "serving", "draining"})
@@ -33,7 +33,7 @@ MAX_TTL_SECONDS = 24 * 3600.0
 MAX_TOKEN_CHARS = 256
 
 
-@dataclass(frozen=True)
+@record
 class LeaseRecord:
     family: str
     instance_id: str
@@ -71,7 +71,7 @@ class LeaseRecord:
         )
 
 
-@dataclass(frozen=True)
+@record
 class LeaseEntry:
     """One lease file as read: ``lease`` when trusted, else ``problem`` (+ ``detail``) says why not."""
 
@@ -82,7 +82,7 @@ class LeaseEntry:
     detail: str = ""
 
 
-@dataclass(frozen=True)
+@record
 class SingletonRecord:
     family: str
     instance_id: str
@@ -110,7 +110,7 @@ def next_generation(current: int | None, wall_ms: int) -> int:
 
 def _payload(schema: str, record: LeaseRecord | SingletonRecord) -> dict[str, Any]:
     payload: dict[str, Any] = {"schema": schema, "schema_version": LEASE_SCHEMA_VERSION}
-    for key, value in asdict(record).items():
+    for key, value in as_dict(record).items():
         payload[key] = to_wire(value) if isinstance(value, datetime) else value
     return payload
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import enum
 import re
-from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
@@ -22,6 +21,7 @@ from synclease.core.codec import MAX_PID, MAX_YEAR, MIN_YEAR, as_float, as_int, 
 from synclease.core.constants import SYNC_PORT_RANGE
 from synclease.core.escalate import CleanupPath
 from synclease.core.lease import INSTANCE_ID_RE
+from synclease.core.record import field, record
 
 LEDGER_SCHEMA = "synclease.ledger"
 LEDGER_SCHEMA_VERSION = 1
@@ -93,7 +93,7 @@ def log_lines(text: str) -> tuple[str, ...]:
     return tuple(text.splitlines())
 
 
-@dataclass(frozen=True, kw_only=True)
+@record(kw_only=True)
 class Evidence:
     """What backs a reason; every field optional. ``log_tail`` (for ``vanished``/``start_failed``)
     keeps the last :data:`LOG_TAIL_LINES` lines, each cut to :data:`MAX_LOG_LINE_CHARS` with control
@@ -131,7 +131,7 @@ class Evidence:
             object.__setattr__(self, "log_truncated", self.log_truncated or cut)
 
 
-@dataclass(frozen=True, kw_only=True)
+@record(kw_only=True)
 class LedgerEvent:
     """One ledger line. ``instance_id``, ``pid``, ``port``, ``package_version`` are None where unknown
     (a start that failed before binding); ``reason`` None where none applies."""
@@ -167,7 +167,7 @@ class LedgerEvent:
             object.__setattr__(self, "package_version", version[:MAX_VERSION_CHARS])
 
 
-@dataclass(frozen=True)
+@record
 class LedgerProblem:
     """A ledger file that was refused or only partly read (``symlink``, ``too_large``, ...)."""
 
@@ -176,7 +176,7 @@ class LedgerProblem:
     detail: str = ""
 
 
-@dataclass(frozen=True)
+@record
 class LedgerRead:
     """What a reader got: valid events in append order (oldest first), the count of lines it
     skipped, and the files it refused or cut (never followed, never trusted)."""

@@ -172,7 +172,7 @@ def decode_event(line: bytes) -> LedgerEvent:
         )
     except CodecError:
         raise
-    except ValueError as exc:  # a check of the dataclasses that the field checks above did not make
+    except ValueError as exc:  # a check of the records that the field checks above did not make
         raise CodecError("bad_field", str(exc)[:80]) from None
 
 

@@ -11,13 +11,16 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
-from synclease.core.fleet import Survey
 from synclease.core.identity import HolderVerdict
 from synclease.core.lease import LeaseRecord
 from synclease.core.ledger import EventKind, LedgerEvent, LedgerReason
+from synclease.core.record import record
+
+if TYPE_CHECKING:  # the survey is only an argument here; status reads the ledger without it
+    from synclease.core.fleet import Survey
 
 #: The events after which an instance has ended; ``vanished`` is recorded only for one without any.
 END_KINDS: frozenset[EventKind] = frozenset({EventKind.RETIRED, EventKind.REAPED, EventKind.VANISHED})
@@ -68,7 +71,7 @@ def retirements_by_reason(
     return dict(found)
 
 
-@dataclass(frozen=True)
+@record
 class Backoff:
     """The respawn-backoff decision. ``failures``: the ``start_failed`` events in the window since the
     last ``serving``. While ``active``, automatic respawns should wait; it holds through ``until``
@@ -79,14 +82,15 @@ class Backoff:
     until: datetime | None = None
 
 
-def respawn_backoff(events: Sequence[LedgerEvent], now: datetime) -> Backoff:
+def respawn_backoff(newest_first: Iterable[LedgerEvent], now: datetime) -> Backoff:
     """Back off iff :data:`RESPAWN_BACKOFF_FAILURES` or more ``start_failed`` lie within
-    :data:`RESPAWN_BACKOFF_WINDOW` of ``now`` and no ``serving`` was appended after them."""
+    :data:`RESPAWN_BACKOFF_WINDOW` of ``now`` and no ``serving`` was appended after them. The events
+    come newest first, and are read only back to the last ``serving``."""
     failures: list[datetime] = []
-    for event in events:
+    for event in newest_first:
         if event.kind is EventKind.SERVING:
-            failures.clear()  # a successful start clears every failure before it
-        elif event.kind is EventKind.START_FAILED and within(event, now, RESPAWN_BACKOFF_WINDOW):
+            break  # a successful start clears every failure before it
+        if event.kind is EventKind.START_FAILED and within(event, now, RESPAWN_BACKOFF_WINDOW):
             failures.append(event.at)
     if len(failures) < RESPAWN_BACKOFF_FAILURES:
         return Backoff(active=False, failures=len(failures))
@@ -94,7 +98,7 @@ def respawn_backoff(events: Sequence[LedgerEvent], now: datetime) -> Backoff:
     return Backoff(active=True, failures=len(failures), until=keeps_it + RESPAWN_BACKOFF_WINDOW)
 
 
-@dataclass(frozen=True)
+@record
 class DoctorSignals:
     """The ledger's inputs to ``auth doctor``: recent ``vanished`` and ``start_failed`` events,
     newest first; the two properties say whether each finding applies."""

@@ -7,23 +7,23 @@
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field, fields
 from typing import Any
 
 from synclease.core.escalate import CleanupPath
 from synclease.core.fleet import CleanupClass, IdentityRecord, SkipReason
+from synclease.core.record import field, fields, record
 
 
 class _Row:
     def to_json(self) -> dict[str, Any]:
         return {
             f.name: (value.value if isinstance(value, enum.Enum) else value)
-            for f in fields(self)  # type: ignore[arg-type]
+            for f in fields(self)
             for value in (getattr(self, f.name),)
         }
 
 
-@dataclass(frozen=True)
+@record
 class Swept(_Row):
     pid: int | None
     port: int
@@ -34,7 +34,7 @@ class Swept(_Row):
     reason: str
 
 
-@dataclass(frozen=True)
+@record
 class Skipped(_Row):
     pid: int | None
     port: int
@@ -47,7 +47,7 @@ class Skipped(_Row):
         return cls(record.pid, record.port, record.instance_id, record.cleanup_class, record.skip_reason)
 
 
-@dataclass(frozen=True)
+@record
 class Failed(_Row):
     pid: int | None
     port: int
@@ -55,7 +55,7 @@ class Failed(_Row):
     failure_reason: str
 
 
-@dataclass(frozen=True)
+@record
 class LeaseRemoved(_Row):
     instance_id: str
     pid: int | None
@@ -63,7 +63,7 @@ class LeaseRemoved(_Row):
     reason: str
 
 
-@dataclass
+@record(frozen=False)
 class SweepResult:
     swept: list[Swept] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)

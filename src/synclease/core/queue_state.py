@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import shlex
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
+
+from synclease.core.record import record
 
 #: Which queue a database is for the current login: the auth scope's, or the local-only one.
 QueueKind = Literal["scope", "local"]
@@ -20,7 +21,7 @@ TRANSIENT_PROBLEM = "busy"
 DEAD_LETTER = "synclease sync dead-letter"
 
 
-@dataclass(frozen=True)
+@record
 class DeadLetter:
     """A dead-lettered event without its data: ``data_bytes`` is its size, ``data_head`` at most
     :data:`PREVIEW_CHARS` + 1 characters of it (so a preview knows whether it was cut)."""
@@ -55,13 +56,13 @@ class DeadLetter:
         }
 
 
-@dataclass(frozen=True)
+@record
 class QueueCounts:
     depth: int
     dead_letters: int
 
 
-@dataclass(frozen=True)
+@record
 class QueueFacts:
     """One queue database as read (read-only): its counts, or why it cannot be used."""
 

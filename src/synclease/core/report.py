@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import shlex
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -15,6 +14,7 @@ from synclease.core.health import HealthReport
 from synclease.core.history_report import History, finding, history_findings
 from synclease.core.lease import LeaseEntry, is_expired
 from synclease.core.queue_state import QueueFacts, queue_findings, queue_section
+from synclease.core.record import record
 
 DOCTOR_SCHEMA_VERSION = 2
 NO_HISTORY = History()
@@ -22,7 +22,7 @@ RESET = "synclease auth doctor --reset"
 RESET_FORCE = "synclease auth doctor --reset --force"
 
 
-@dataclass(frozen=True)
+@record
 class SessionSummary:
     """The stored session as the doctor shows it (never the token), or why the file is not trusted."""
 

@@ -7,14 +7,15 @@ rest go, oldest first. (The ledger, crash reports and each log file bound themse
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass
+
+from synclease.core.record import record
 
 KEEP_LOGS = 20
 LOG_PREFIX = "daemon-"
 LOG_SUFFIX = ".log"
 
 
-@dataclass(frozen=True)
+@record
 class LogFile:
     name: str
     mtime: float

@@ -10,13 +10,13 @@ reports it (``auth status``, ``doctor``) or runs local-only (the daemon). The fi
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import datetime
 from urllib.parse import SplitResult, urlsplit
 
 from synclease.core.clock import to_wire
 from synclease.core.codec import CodecError, Strict, check_header, dump, load_object
 from synclease.core.errors import BadInputError, SyncleaseError
+from synclease.core.record import field, record
 
 SESSION_SCHEMA = "synclease.session"
 SESSION_SCHEMA_VERSION = 1
@@ -41,7 +41,7 @@ class SessionFileError(SyncleaseError):
         self.detail = detail
 
 
-@dataclass(frozen=True)
+@record
 class Session:
     """A logged-in session. The token is kept out of ``repr``/``str``; never log or print it."""
 

@@ -7,15 +7,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 
 from synclease.core import constants
 from synclease.core.errors import BadInputError
+from synclease.core.record import field, record
 
 KNOWN_FAILPOINTS = frozenset({"stall_heartbeat", "ignore_retire", "ignore_sigterm", "no_pidfd"})
 
 
-@dataclass(frozen=True)
+@record
 class Settings:
     heartbeat_seconds: float = constants.HEARTBEAT_SECONDS
     lease_ttl_seconds: float = constants.LEASE_TTL_SECONDS

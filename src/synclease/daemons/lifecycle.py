@@ -21,11 +21,11 @@ import socket
 import threading
 import types
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 from synclease.adapters.http_server import ControlServer
 from synclease.core.clock import Clock
 from synclease.core.constants import LOOPBACK
+from synclease.core.record import record
 
 log = logging.getLogger("synclease.daemon")
 
@@ -37,7 +37,7 @@ SERVER_STOP_SECONDS = 2.0
 FORCED_TICK_SECONDS = 0.05
 
 
-@dataclass(frozen=True)
+@record
 class Leave:
     """A step's answer: stop the loop and shut down for ``reason``."""
 

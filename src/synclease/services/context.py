@@ -1,9 +1,10 @@
-"""What every command needs: settings, the daemon root, the clock, our version."""
+"""What every command and API call needs: settings, the daemon root, the clock, our version, and
+who is asking (the ledger's ``by``)."""
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from collections.abc import Mapping
 
 from synclease.adapters import environment
 from synclease.adapters.clock import SYSTEM_CLOCK
@@ -12,10 +13,11 @@ from synclease.adapters.lease_store import LeaseStore
 from synclease.adapters.root import DaemonRoot, locate, open_root
 from synclease.core.actor import Actor
 from synclease.core.clock import Clock
+from synclease.core.record import record
 from synclease.core.settings import Settings
 
 
-@dataclass(frozen=True)
+@record
 class Context:
     settings: Settings
     root: DaemonRoot
@@ -32,13 +34,13 @@ def actor(command: str) -> Actor:
     return Actor(os.getpid(), command)
 
 
-def load(create: bool = True) -> Context:
-    """Settings, root, clock, version. ``create=False`` (read-only commands) checks an existing root
-    but never creates one."""
-    settings = environment.settings()
+def load(create: bool = True, env: Mapping[str, str] | None = None) -> Context:
+    """Settings, root, clock, version, from ``env`` (default: this process's environment).
+    ``create=False`` (read-only commands) checks an existing root but never creates one."""
+    settings = environment.settings(env)
     if create:
-        root = open_root()
+        root = open_root(env)
     else:
-        root = locate()
+        root = locate(env)
         check_private_dir(root.path)
-    return Context(settings, root, SYSTEM_CLOCK, environment.package_version())
+    return Context(settings, root, SYSTEM_CLOCK, environment.package_version(env))

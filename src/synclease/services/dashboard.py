@@ -19,7 +19,6 @@ import os
 import subprocess
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 
 from synclease.adapters import dashboard_store as store
@@ -35,6 +34,7 @@ from synclease.core.escalate import Ops, Outcome, Target, escalate
 from synclease.core.fleet import ScanResult
 from synclease.core.health import HealthReport, agrees, parse_health
 from synclease.core.identity import is_gone, same_start
+from synclease.core.record import record
 from synclease.core.versions import is_older
 
 DASHBOARD_MODULE = "synclease.daemons.dashboard"
@@ -126,7 +126,7 @@ def wait_healthy(child: subprocess.Popen[bytes], project: Path, offset: int, clo
     )
 
 
-@dataclass(frozen=True)
+@record
 class Started:
     record: DashboardRecord
     reused: bool
@@ -149,7 +149,7 @@ def start(project: Path, port_hint: int, version: str, clock: Clock = SYSTEM_CLO
 # --- stop ---------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@record
 class StopResult:
     stopped: bool
     #: ``stopped``, ``not_running``, ``identity_unproven`` or ``failed``.

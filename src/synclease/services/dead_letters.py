@@ -10,7 +10,6 @@ Reasons and previews are scrubbed of the session token before they leave.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
 from pathlib import Path
 
 from synclease.adapters import http_client
@@ -24,6 +23,7 @@ from synclease.core.constants import RETIRE_REQUEST_TIMEOUT_SECONDS
 from synclease.core.delivery import scrub
 from synclease.core.errors import RootError
 from synclease.core.queue_state import PREVIEW_CHARS, DeadLetter, QueueFacts, QueueKind
+from synclease.core.record import record, replace
 from synclease.core.session import Session
 from synclease.services.singleton import live_singleton
 
@@ -31,25 +31,25 @@ from synclease.services.singleton import live_singleton
 LIST_LIMIT = 1000
 
 
-@dataclass(frozen=True)
+@record
 class QueueRef:
     queue: QueueKind
     path: Path
 
 
-@dataclass(frozen=True)
+@record
 class Listed:
     queue: QueueKind
     letter: DeadLetter
 
 
-@dataclass(frozen=True)
+@record
 class Woken:
     pid: int
     port: int
 
 
-@dataclass(frozen=True)
+@record
 class DeadLetterReport:
     #: Newest first, at most the limit asked for.
     letters: list[Listed]

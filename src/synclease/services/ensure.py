@@ -8,7 +8,6 @@ decide again, spawn, record, ask a superseded singleton to retire and run the st
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from synclease.adapters.clock import SYSTEM_CLOCK
@@ -16,6 +15,7 @@ from synclease.adapters.lease_store import LeaseStore
 from synclease.adapters.root import DaemonRoot
 from synclease.adapters.session_store import current_session
 from synclease.core.clock import Clock
+from synclease.core.record import record
 from synclease.core.versions import is_older, protocol_compatible
 from synclease.services.singleton import SingletonView, live_singleton
 
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from synclease.core.actor import Actor
 
 
-@dataclass(frozen=True)
+@record
 class EnsureResult:
     pid: int
     port: int

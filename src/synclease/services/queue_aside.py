@@ -8,7 +8,6 @@ read-only look proves it unusable: a healthy (or merely busy) queue is never mov
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from pathlib import Path
 
 from synclease.adapters.queue import queue_path
@@ -18,12 +17,13 @@ from synclease.adapters.set_aside import set_aside
 from synclease.core.clock import Clock
 from synclease.core.errors import BadInputError, SyncleaseError
 from synclease.core.queue_state import QueueKind
+from synclease.core.record import record
 
 _QUEUE_NAME = re.compile(r"[0-9a-f]{16}\.sqlite3")
 COMPANIONS = ("-wal", "-shm", "-journal")
 
 
-@dataclass(frozen=True)
+@record
 class MovedAside:
     path: Path
     queue: QueueKind

@@ -8,18 +8,18 @@ that became the recorded singleton meanwhile is left alone, and every step re-ch
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
 
 from synclease.adapters.lease_store import LeaseStore
 from synclease.core.actor import Actor
 from synclease.core.clock import Clock
 from synclease.core.fleet import CleanupClass, IdentityRecord, Survey
 from synclease.core.outcomes import SweepResult
+from synclease.core.record import record, replace
 from synclease.services.survey import survey
 from synclease.services.sweep import InFlight, sweep
 
 
-@dataclass(frozen=True)
+@record
 class ResetResult:
     before: Survey
     result: SweepResult

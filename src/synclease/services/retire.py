@@ -10,7 +10,6 @@ daemon also leaves by itself: its governor sees the record no longer names it.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from synclease.adapters import http_client
 from synclease.adapters.lease_store import LeaseStore
@@ -21,6 +20,7 @@ from synclease.core.constants import RETIRE_REQUEST_TIMEOUT_SECONDS
 from synclease.core.escalate import CleanupPath, Ops, Outcome, Target, escalate
 from synclease.core.lease import LeaseRecord
 from synclease.core.ledger import EventKind, Evidence, LedgerReason
+from synclease.core.record import record
 from synclease.services.history import Recorder
 from synclease.services.singleton import SingletonView, live_singleton
 
@@ -67,7 +67,7 @@ def release_record(store: LeaseStore, instance_id: str, timeout: float) -> bool:
         return store.clear_singleton_if(instance_id)
 
 
-@dataclass(frozen=True)
+@record
 class Retired:
     view: SingletonView
     accepted: bool
@@ -84,7 +84,7 @@ def retire_singleton(
     return None if view is None else Retired(view, request_retire(view.lease, "operator_stop", by))
 
 
-@dataclass(frozen=True)
+@record
 class Stopped:
     lease: LeaseRecord
     outcome: Outcome

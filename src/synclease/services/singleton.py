@@ -6,17 +6,16 @@ port and process start time) is :func:`synclease.core.health.mismatches`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from synclease.adapters import http_client
 from synclease.adapters.lease_store import LeaseStore
 from synclease.core.clock import Clock
 from synclease.core.constants import HEALTH_TIMEOUT_SECONDS
 from synclease.core.health import HealthReport, agrees, lease_claim, parse_health
 from synclease.core.lease import LeaseRecord, SingletonRecord, is_expired
+from synclease.core.record import record
 
 
-@dataclass(frozen=True)
+@record
 class SingletonView:
     record: SingletonRecord
     lease: LeaseRecord

@@ -64,11 +64,11 @@ def _check_backoff(root: DaemonRoot, clock: Clock) -> None:
     from synclease.core.ledger import EventKind
     from synclease.core.ledger_queries import respawn_backoff
 
-    events = LedgerStore(root).read().events
-    backoff = respawn_backoff(events, clock.now())
+    store = LedgerStore(root)
+    backoff = respawn_backoff(store.newest_first(), clock.now())
     if not backoff.active:
         return
-    last = next(e for e in reversed(events) if e.kind is EventKind.START_FAILED)
+    last = next(e for e in store.newest_first() if e.kind is EventKind.START_FAILED)
     code = last.evidence.error_code or "unknown"
     raise DaemonStartError(
         f"the sync daemon failed to start {backoff.failures} times in the last 10 minutes "

@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +20,7 @@ from synclease.adapters.ids import new_token
 from synclease.core.clock import Clock, to_wire
 from synclease.core.constants import DASHBOARD_PORT_RANGE
 from synclease.core.dashboard_record import FAMILY, DashboardRecord, url_for
+from synclease.core.record import field, record
 from synclease.daemons.dashboard.control import dashboard_server
 from synclease.daemons.dashboard.fleet_view import FleetView
 from synclease.daemons.lifecycle import Daemon, Leave
@@ -28,7 +28,7 @@ from synclease.daemons.lifecycle import Daemon, Leave
 log = logging.getLogger("synclease.dashboard")
 
 
-@dataclass
+@record(frozen=False)
 class DashboardOptions:
     project: Path  # resolved
     port_hint: int

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass, field
 from typing import Any
 
 from synclease.adapters import process
@@ -26,6 +25,7 @@ from synclease.core.clock import Clock
 from synclease.core.constants import PROTOCOL_VERSION, SYNC
 from synclease.core.errors import AlreadyRunningError, SyncleaseError
 from synclease.core.lease import LeaseRecord, SingletonRecord
+from synclease.core.record import field, record
 from synclease.core.settings import Settings
 from synclease.daemons.lifecycle import Daemon, Leave
 from synclease.daemons.sync.control import control_server
@@ -42,7 +42,7 @@ WORKER_STOP_TIMEOUT_SECONDS = 10.0
 DRAIN_TICK_SECONDS = 0.05
 
 
-@dataclass
+@record(frozen=False)
 class DaemonOptions:
     root: DaemonRoot
     settings: Settings

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
 from synclease.adapters.queue import EventQueue
 from synclease.adapters.upload import UploadOutcome
@@ -25,6 +24,7 @@ from synclease.core.clock import Waitable
 from synclease.core.delivery import MAX_REJECTIONS, Bisection, Verdict, judge, scrub
 from synclease.core.errors import SyncleaseError
 from synclease.core.events import Event
+from synclease.core.record import record
 from synclease.core.session import Session
 
 log = logging.getLogger("synclease.work")
@@ -34,7 +34,7 @@ log = logging.getLogger("synclease.work")
 Uploader = Callable[[str, str, Sequence[Event], float], UploadOutcome]
 
 
-@dataclass(frozen=True)
+@record
 class Failure:
     """Why a round ended early (the worker backs off): never containing the token."""
 
@@ -43,7 +43,7 @@ class Failure:
     retry_after: float | None = None
 
 
-@dataclass(frozen=True)
+@record
 class RoundResult:
     delivered: int = 0
     dead_lettered: int = 0
@@ -54,7 +54,7 @@ def _ids(events: Sequence[Event]) -> list[str]:
     return [event.id for event in events]
 
 
-@dataclass
+@record(frozen=False)
 class Settler:
     queue: EventQueue
     session: Session

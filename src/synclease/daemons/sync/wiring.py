@@ -4,19 +4,19 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from dataclasses import dataclass
 
 from synclease.adapters.queue import open_queue
 from synclease.adapters.root import DaemonRoot
 from synclease.adapters.session_store import current_session
 from synclease.core.clock import Clock
 from synclease.core.errors import SyncleaseError
+from synclease.core.record import record
 from synclease.daemons.sync.worker import SyncWorker
 
 log = logging.getLogger("synclease.daemon")
 
 
-@dataclass(frozen=True)
+@record
 class WorkSetup:
     worker: SyncWorker
     auth_scope: str | None

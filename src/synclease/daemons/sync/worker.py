@@ -29,7 +29,6 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from synclease.adapters.clock import SYSTEM_CLOCK
@@ -41,6 +40,7 @@ from synclease.core.delivery import MAX_BATCH_BYTES
 from synclease.core.errors import SyncleaseError
 from synclease.core.events import Event
 from synclease.core.queue_state import QueueCounts
+from synclease.core.record import record
 from synclease.core.session import Session
 from synclease.daemons.sync.settle import Settler, Uploader
 
@@ -49,7 +49,7 @@ __all__ = ["SyncWorker", "Uploader", "WorkerStatus"]
 log = logging.getLogger("synclease.work")
 
 
-@dataclass(frozen=True)
+@record
 class WorkerStatus:
     """What the worker reports in ``/api/health`` (``sync``): no token, no event data."""
 
