@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import typer
 
-sync_app = typer.Typer(help="Run and manage the sync daemon.", no_args_is_help=True)
-auth_app = typer.Typer(help="Auth session and the doctor.", no_args_is_help=True)
+SYNC_HELP = "Run and manage the sync daemon."
+AUTH_HELP = "Auth session and the doctor."
+sync_app = typer.Typer(help=SYNC_HELP, no_args_is_help=True)
+auth_app = typer.Typer(help=AUTH_HELP, no_args_is_help=True)
 
 JSON_OPTION = typer.Option(False, "--json", help="Print exactly one JSON document on stdout.")
 
@@ -166,19 +168,31 @@ def dashboard(
 GROUPS = ("sync", "auth", "dashboard", "explain")
 
 
-def register(app: typer.Typer, only: str | None = None) -> None:
-    """Add the command tree to ``app``: all of it, or only the group ``only`` that the command line
-    names (typer builds every registered command's parameters at each start; a ``sync start`` need
-    not pay for the others). ``--help``, completion and unknown commands see the whole tree."""
-    done: set[str] = getattr(app, "_synclease_groups", set())
-    wanted = [name for name in GROUPS if only in (None, name) and name not in done]
-    for name in wanted:
+def _narrowed(group: typer.Typer, help_text: str, sub: str | None) -> typer.Typer:
+    """``group`` with only the subcommand ``sub`` when it names one, else the whole group (so its
+    ``--help`` and an unknown subcommand's error list them all)."""
+    chosen = [info for info in group.registered_commands if info.name == sub]
+    if not chosen:
+        return group
+    narrow = typer.Typer(help=help_text, no_args_is_help=True)
+    narrow.registered_commands = chosen
+    return narrow
+
+
+def register(app: typer.Typer, words: list[str] | None = None) -> None:
+    """Add the command tree to ``app``: all of it (``words`` None), or only the group and subcommand
+    that the command line's first words name. typer builds every registered command's parameters at
+    each start, and a ``sync start`` need not pay for the other fourteen."""
+    only = words[0] if words and words[0] in GROUPS else None
+    sub = words[1] if words and len(words) > 1 else None
+    for name in GROUPS:
+        if only not in (None, name):
+            continue
         if name == "sync":
-            app.add_typer(sync_app, name="sync")
+            app.add_typer(_narrowed(sync_app, SYNC_HELP, sub if only else None), name="sync")
         elif name == "auth":
-            app.add_typer(auth_app, name="auth")
+            app.add_typer(_narrowed(auth_app, AUTH_HELP, sub if only else None), name="auth")
         elif name == "dashboard":
             app.command("dashboard")(dashboard)
         else:
             app.command("explain")(explain)
-    app._synclease_groups = done | set(wanted)  # type: ignore[attr-defined]

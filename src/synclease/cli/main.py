@@ -11,13 +11,9 @@ import typer
 from synclease.adapters.boundary import guarded
 from synclease.core.errors import EXIT_OK
 
-app = typer.Typer(
-    name="synclease",
-    help="Sync daemons that hold heartbeat leases, govern themselves, and are reaped only on proof.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-)
+HELP = "Sync daemons that hold heartbeat leases, govern themselves, and are reaped only on proof."
+#: typer's completion protocol: the shell calls us back with this set (``_SYNCLEASE_COMPLETE``).
+COMPLETE_VAR = "_SYNCLEASE_COMPLETE"
 
 
 def _version(value: bool) -> None:
@@ -28,7 +24,6 @@ def _version(value: bool) -> None:
         raise typer.Exit(0)
 
 
-@app.callback()
 def _root(
     version: bool = typer.Option(
         False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
@@ -37,17 +32,31 @@ def _root(
     """synclease command line."""
 
 
-def _register(argv: list[str] | None = None) -> None:
+def _words(args: list[str]) -> list[str] | None:
+    """The group and subcommand the command line names, or None when the whole tree must be built:
+    for ``--help`` (it lists the tree) and for completion (it offers it)."""
+    if COMPLETE_VAR in os.environ or any(arg == "--help" for arg in args):
+        return None
+    return [arg for arg in args if not arg.startswith("-")][:2]
+
+
+def build(words: list[str] | None = None) -> typer.Typer:
+    """A fresh command tree: all of it, or only the group and subcommand ``words`` name (typer builds
+    the parameters of every registered command at each start)."""
     from synclease.cli import commands
 
-    args = sys.argv[1:] if argv is None else argv
-    first = next((arg for arg in args if not arg.startswith("-")), None)
-    completing = any(name.startswith("_SYNCLEASE_COMPLETE") for name in os.environ)
-    named = first if first in commands.GROUPS and not completing else None
-    commands.register(app, named)
+    app = typer.Typer(
+        name="synclease",
+        help=HELP,
+        no_args_is_help=True,
+        pretty_exceptions_enable=False,
+    )
+    app.callback()(_root)
+    commands.register(app, words)
+    return app
 
 
-def _dispatch(argv: list[str] | None) -> int:
+def _dispatch(app: typer.Typer, argv: list[str] | None) -> int:
     """Run the command; click's own outcomes (usage errors, --help, Ctrl-C at a prompt) end here."""
     try:
         result = app(args=argv, prog_name="synclease", standalone_mode=False)
@@ -62,5 +71,5 @@ def _dispatch(argv: list[str] | None) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    _register(argv)
-    return guarded(lambda: _dispatch(argv))
+    app = build(_words(sys.argv[1:] if argv is None else argv))
+    return guarded(lambda: _dispatch(app, argv))

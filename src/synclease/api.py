@@ -1,0 +1,88 @@
+"""The public Python API for host CLIs (``from synclease import ensure``; documented in docs/api.md).
+
+Four calls, each what a CLI command does, in-process and typed: :func:`ensure` (``sync start``),
+:func:`enqueue` (``sync push``), :func:`survey` (what ``auth doctor`` shows) and :func:`reset`
+(``auth doctor --reset``). Each reads the same environment variables as the CLI; ``home`` overrides
+``SYNCLEASE_HOME``. Every expected failure is a :class:`~synclease.core.errors.SyncleaseError`
+(``one_line()`` is the message the CLI would print); nothing here prints, exits or renders.
+
+Importing this module costs what ``ensure`` needs and no more: the survey and the reset import their
+machinery (the process table, the sweep) when first called.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from synclease.core.actor import Actor
+from synclease.core.errors import BadInputError
+from synclease.services import context
+from synclease.services.ensure import EnsureResult
+from synclease.services.ensure import ensure as _ensure
+
+if TYPE_CHECKING:
+    from synclease.core.fleet import Survey
+    from synclease.services.push import Pushed
+    from synclease.services.reset import ResetResult
+
+PathLike = str | os.PathLike[str]
+
+
+def _env(home: PathLike | None) -> Mapping[str, str] | None:
+    return None if home is None else {**os.environ, "SYNCLEASE_HOME": os.fspath(home)}
+
+
+def _actor(by: str) -> Actor:
+    try:
+        return Actor(os.getpid(), by)
+    except ValueError:
+        raise BadInputError(
+            f"by={by!r} is not a command name",
+            hint="pass one to four lowercase words naming your command, e.g. by='mytool build'",
+        ) from None
+
+
+def ensure(*, home: PathLike | None = None, by: str = "api ensure") -> EnsureResult:
+    """Make sure one healthy sync daemon serves the root, and return it (``reused`` says whether it
+    was already there). With a healthy singleton this is two small file reads and one loopback
+    request; else it spawns one and waits for it (``DaemonStartError`` if it never serves).
+
+    ``by`` names the caller in the ledger (a few lowercase words: ``"mytool build"``)."""
+    ctx = context.load(env=_env(home))
+    return _ensure(ctx.root, ctx.version, ctx.settings.port_range, ctx.clock, by=_actor(by))
+
+
+def enqueue(
+    event_type: str, data: Any = None, *, home: PathLike | None = None, by: str = "api enqueue"
+) -> Pushed:
+    """Queue one event durably (``data``: any JSON value); logged in, make sure a daemon uploads it."""
+    return enqueue_many([(event_type, data)], home=home, by=by)
+
+
+def enqueue_many(
+    events: Iterable[tuple[str, Any]], *, home: PathLike | None = None, by: str = "api enqueue"
+) -> Pushed:
+    """Queue events in one transaction, all or none (``BadInputError`` names a bad one)."""
+    from synclease.services.push import push
+
+    return push(context.load(env=_env(home)), list(events), _actor(by))
+
+
+def survey(*, home: PathLike | None = None) -> Survey:
+    """The doctor's view, read-only: every listener on the sync range with its ``cleanup_class`` and
+    reason, and this root's leases judged. Creates, signals and deletes nothing."""
+    from synclease.services.survey import survey as _survey
+
+    ctx = context.load(create=False, env=_env(home))
+    return _survey(ctx.store, ctx.clock, ctx.settings.port_range)
+
+
+def reset(*, home: PathLike | None = None, force: bool = False, by: str = "api reset") -> ResetResult:
+    """Sweep ``safe_auto`` daemons and stale leases (and ``operator_required`` ones with ``force``),
+    exactly as ``auth doctor --reset`` does; the result lists ``swept``, ``skipped`` and ``failed``."""
+    from synclease.services.reset import reset as _reset
+
+    ctx = context.load(env=_env(home))
+    return _reset(ctx.store, ctx.clock, ctx.settings.port_range, force=force, by=_actor(by))
