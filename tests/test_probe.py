@@ -16,7 +16,6 @@ from typing import Any
 import psutil
 import pytest
 
-from synclease.adapters import probe
 from synclease.adapters.probe import fetch_health, scan, tcp_gate
 from synclease.adapters.process import (
     build_listener_table,
@@ -252,13 +251,41 @@ def test_scan_with_unverifiable_claims_leaves_the_pid_unknown(
     assert by_port[servers.raw_port].listener == Listener(servers.raw_port)
 
 
+def test_an_exchange_asks_every_port_at_once_and_keeps_the_order(servers: Servers) -> None:
+    from synclease.adapters.http_client import Call, exchange
+
+    ports = [servers.free_port, servers.http_port, servers.raw_port, servers.http_port]
+    replies = exchange([Call(port, "GET", "/api/health") for port in ports], 0.4, connect_timeout=0.2)
+    refused, first, silent, second = replies
+    assert (refused.error, refused.connected) == ("connect_refused", False)
+    assert first.ok and second.ok and first.document == second.document == health_doc(servers.http_port)
+    assert (silent.status, silent.error, silent.connected) == (None, "timeout", True)  # accepted, mute
+
+
+def test_one_deadline_bounds_every_exchange_together(servers: Servers) -> None:
+    import time
+
+    from synclease.adapters.http_client import Call, exchange
+
+    started = time.monotonic()
+    replies = exchange([Call(servers.raw_port, "GET", "/") for _ in range(8)], 0.3)
+    assert time.monotonic() - started < 0.3 + 0.25  # eight mute peers cost one deadline, not eight
+    assert {reply.error for reply in replies} == {"timeout"}
+
+
+def test_an_exchange_of_nothing_is_nothing() -> None:
+    from synclease.adapters.http_client import exchange
+
+    assert exchange([], 0.1) == []
+
+
 def test_a_probe_that_blows_up_is_data(servers: Servers, monkeypatch: pytest.MonkeyPatch) -> None:
-    def boom(port: int, timeout: float = 0.5, *, sock: socket.socket | None = None) -> Any:
-        if sock is not None:
-            sock.close()
+    from synclease.adapters import http_client
+
+    def boom(self: Any, chunk: bytes) -> Any:
         raise RuntimeError("unexpected")
 
-    monkeypatch.setattr(probe, "fetch_health", boom)
+    monkeypatch.setattr(http_client._Reader, "feed", boom)
     result = scan(range(servers.http_port, servers.http_port + 1))
     assert [obs.health_error for obs in result.observations] == ["probe_error:RuntimeError"]
 

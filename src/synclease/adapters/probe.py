@@ -1,15 +1,16 @@
 """The probe: what listens on a family's ports, which process holds each, and what it says of itself.
 
-A scan reads the OS listener table once (:mod:`.process`), and in parallel across all ports makes a
-short TCP connect (the gate) and, on the same connection, asks ``GET /api/health`` within one hard
-deadline (:mod:`.http_client`). Nothing here raises for an odd, slow, hostile or vanished listener,
-and nothing here signals or writes anything: every failure is data on the observation.
+A scan reads the OS listener table once (:mod:`.process`, on one helper thread) while it asks every
+port at once, on one ``poll`` (:func:`.http_client.exchange`): a short TCP connect (the gate) and, on
+that connection, ``GET /api/health``, within one hard deadline. Nothing here raises for an odd, slow,
+hostile or vanished listener, and nothing here signals or writes anything: every failure is data on
+the observation.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Collection, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from synclease.adapters import http_client, process
@@ -22,7 +23,6 @@ from synclease.core.record import record
 
 HEALTH_PATH = "/api/health"
 GATE_TIMEOUT_SECONDS = 0.05
-MAX_WORKERS = 64
 
 
 def tcp_gate(port: int, timeout: float = GATE_TIMEOUT_SECONDS) -> bool:
@@ -34,12 +34,7 @@ def tcp_gate(port: int, timeout: float = GATE_TIMEOUT_SECONDS) -> bool:
     return True
 
 
-def fetch_health(
-    port: int, timeout: float = HEALTH_TIMEOUT_SECONDS, *, sock: Any = None
-) -> tuple[dict[str, Any] | None, str | None]:
-    """``GET /api/health`` within ``timeout`` overall (on ``sock`` if given, which is then closed).
-    Returns the JSON object or an error tag; never raises for what answers."""
-    reply = http_client.request(port, "GET", HEALTH_PATH, timeout=timeout, sock=sock)
+def _health_of(reply: http_client.Reply) -> tuple[dict[str, Any] | None, str | None]:
     if reply.status is not None and reply.status != 200:
         return None, f"http_{reply.status}"
     if reply.error is not None:
@@ -47,6 +42,14 @@ def fetch_health(
     if not isinstance(reply.document, dict):
         return None, "not_object"
     return reply.document, None
+
+
+def fetch_health(
+    port: int, timeout: float = HEALTH_TIMEOUT_SECONDS
+) -> tuple[dict[str, Any] | None, str | None]:
+    """``GET /api/health`` within ``timeout`` overall: the JSON object or an error tag; never raises
+    for what answers."""
+    return _health_of(http_client.request(port, "GET", HEALTH_PATH, timeout=timeout))
 
 
 @record
@@ -57,16 +60,32 @@ class _Probe:
     error: str | None
 
 
-def _probe_port(port: int, gate_timeout: float, health_timeout: float) -> _Probe:
-    sock = http_client.connect(port, gate_timeout)
-    if sock is None:
-        return _Probe(port, False, None, "connect_failed")
-    try:
-        document, error = fetch_health(port, health_timeout, sock=sock)
-    except Exception as exc:  # a probe never takes the scan down; the failure is data
-        sock.close()
-        return _Probe(port, True, None, f"probe_error:{type(exc).__name__}")
-    return _Probe(port, True, document, error)
+def _probe_all(ports: range, gate_timeout: float, health_timeout: float) -> list[_Probe]:
+    calls = [http_client.Call(port, "GET", HEALTH_PATH) for port in ports]
+    replies = http_client.exchange(calls, gate_timeout + health_timeout, connect_timeout=gate_timeout)
+    probes = []
+    for port, reply in zip(ports, replies, strict=True):
+        if not reply.connected:
+            probes.append(_Probe(port, False, None, "connect_failed"))
+        else:
+            probes.append(_Probe(port, True, *_health_of(reply)))
+    return probes
+
+
+def _read_table_aside(ports: range) -> tuple[threading.Thread, list[tuple[dict[int, Listener], str | None]]]:
+    """Read the OS listener table on a helper thread (it walks every process's descriptors while the
+    probes wait on the network); join the thread, then take the one result."""
+    result: list[tuple[dict[int, Listener], str | None]] = []
+
+    def read() -> None:
+        try:
+            result.append(process.read_listener_table(ports))
+        except Exception as exc:  # the table is evidence; its absence is data, never a crash
+            result.append(({}, f"unreadable:{type(exc).__name__}"))
+
+    reader = threading.Thread(target=read, name="synclease-listeners", daemon=True)
+    reader.start()
+    return reader, result
 
 
 def _observe(
@@ -99,7 +118,7 @@ def scan(
     health_timeout: float = HEALTH_TIMEOUT_SECONDS,
     claimed_pids: Mapping[int, Collection[int]] | None = None,
 ) -> ScanResult:
-    """Probe every port of ``ports`` (inside ``family``'s range, else ValueError) in parallel.
+    """Probe every port of ``ports`` (inside ``family``'s range, else ValueError) at once.
 
     ``claimed_pids`` (port → PIDs that leases name) only serve the fallback when the OS table is
     unreadable: a claimed PID counts when the kernel lists the socket among that process's own.
@@ -107,11 +126,10 @@ def scan(
     _check_ports(ports, family)
     started = clock.monotonic()
     claimed = claimed_pids or {}
-    workers = max(1, min(MAX_WORKERS, len(ports) + 1))
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="synclease-probe") as pool:
-        table_future = pool.submit(process.read_listener_table, ports)
-        probes = list(pool.map(lambda port: _probe_port(port, gate_timeout, health_timeout), ports))
-        table, table_error = table_future.result()
+    reader, table_read = _read_table_aside(ports)
+    probes = _probe_all(ports, gate_timeout, health_timeout)
+    reader.join()
+    table, table_error = table_read[0]
     observations = [_observe(p, table, table_error, claimed.get(p.port, ())) for p in probes]
     return ScanResult(
         observations=tuple(obs for obs in observations if obs is not None),

@@ -15,7 +15,6 @@ from synclease.core.errors import BadInputError
 from synclease.core.fleet import IdentityRecord
 from synclease.services import context, doctor
 from synclease.services.context import actor
-from synclease.services.reset import reset as sweep_fleet
 from synclease.services.survey import survey
 
 
@@ -51,6 +50,8 @@ def run(as_json: bool, reset: bool, force: bool) -> int:
         )
         return 0
     interactive = not as_json and sys.stdin.isatty()
+    from synclease.services.reset import reset as sweep_fleet  # the read-only doctor never loads it
+
     done = sweep_fleet(
         store,
         ctx.clock,

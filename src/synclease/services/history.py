@@ -7,8 +7,6 @@ full, a hostile file in its place) costs one warning line, and the caller goes o
 
 from __future__ import annotations
 
-import logging
-
 from synclease.adapters.ledger_store import LedgerStore
 from synclease.adapters.root import DaemonRoot
 from synclease.adapters.spawn import log_tail
@@ -18,8 +16,6 @@ from synclease.core.fleet import Survey
 from synclease.core.lease import LeaseRecord
 from synclease.core.ledger import EventKind, Evidence, LedgerEvent, LedgerReason, log_lines
 from synclease.core.ledger_queries import vanished
-
-log = logging.getLogger("synclease")
 
 
 def reason_of(value: str | None) -> LedgerReason | None:
@@ -64,7 +60,11 @@ class Recorder:
         )
         appended = self.store.append(event, once=once)
         if not appended.ok and appended.problem != "already_ended":
-            log.warning("ledger: %s event not recorded (%s)", kind.value, appended.one_line())
+            import logging  # only when a record fails: the read-only commands never log
+
+            logging.getLogger("synclease").warning(
+                "ledger: %s event not recorded (%s)", kind.value, appended.one_line()
+            )
 
     def about(
         self,
