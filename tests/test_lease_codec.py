@@ -678,3 +678,17 @@ def test_property_any_json_value_in_any_field_is_decoded_or_rejected(field: str,
         decode_lease(data)
     except CodecError:
         pass
+
+
+def test_nesting_is_bounded_by_the_codec_not_by_the_interpreter() -> None:
+    from synclease.core.codec import MAX_NESTING, parse_json
+
+    at_limit = "[" * MAX_NESTING + "]" * MAX_NESTING
+    assert parse_json(at_limit) is not None
+    for deep in ("[" * (MAX_NESTING + 1) + "]" * (MAX_NESTING + 1), '{"a":' + "[" * 5000 + "]" * 5000 + "}"):
+        with pytest.raises(CodecError) as err:
+            parse_json(deep)
+        assert (err.value.reason, err.value.detail) == ("not_json", "nested too deeply")
+    # Brackets inside strings (escaped quotes too) are text, not nesting.
+    text = json.dumps({"s": "[" * 100 + '\\"{' * 100})
+    assert parse_json(text) == {"s": "[" * 100 + '\\"{' * 100}
