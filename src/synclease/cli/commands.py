@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import click
 import typer
 
 SYNC_HELP = "Run and manage the sync daemon."
@@ -10,6 +13,9 @@ sync_app = typer.Typer(help=SYNC_HELP, no_args_is_help=True)
 auth_app = typer.Typer(help=AUTH_HELP, no_args_is_help=True)
 
 JSON_OPTION = typer.Option(False, "--json", help="Print exactly one JSON document on stdout.")
+OUTPUT_OPTION = typer.Option(
+    None, "--output", help="With --format json or openmetrics: write this file atomically instead of stdout."
+)
 
 
 @sync_app.command("run")
@@ -124,11 +130,18 @@ def auth_doctor(
     as_json: bool = JSON_OPTION,
     reset: bool = typer.Option(False, "--reset", help="Clean safe_auto daemons and stale leases."),
     force: bool = typer.Option(False, "--force", help="With --reset: also clean operator_required daemons."),
+    output_format: str = typer.Option(
+        "text",
+        "--format",
+        click_type=click.Choice(["text", "json", "openmetrics"]),
+        help="text (default), json (as --json) or openmetrics (for Prometheus' textfile collector).",
+    ),
+    output: Path | None = OUTPUT_OPTION,
 ) -> int:
     """Diagnose this root's sync daemons (read-only), or clean them with --reset."""
     from synclease.cli import auth_doctor as cmd
 
-    return cmd.run(as_json, reset, force)
+    return cmd.run(as_json, reset, force, output_format=output_format, output=output)
 
 
 @sync_app.command("history")

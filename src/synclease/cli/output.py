@@ -36,6 +36,11 @@ stdout_console = _LazyConsole(stderr=False)
 stderr_console = _LazyConsole(stderr=True)
 
 
+def json_text(document: Any) -> str:
+    """The one way a ``--json`` document is written: indented, keys sorted, no NaN."""
+    return json.dumps(document, indent=2, sort_keys=True, allow_nan=False) + "\n"
+
+
 def emit_json(document: Any) -> None:
-    sys.stdout.write(json.dumps(document, indent=2, sort_keys=True, allow_nan=False) + "\n")
+    sys.stdout.write(json_text(document))
     sys.stdout.flush()

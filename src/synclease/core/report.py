@@ -224,6 +224,27 @@ def findings(
     return out
 
 
+def every_finding(
+    survey: Survey,
+    *,
+    generated_at: datetime,
+    session: SessionSummary | None,
+    queues: Sequence[QueueFacts],
+    history: History,
+    stall_seconds: float,
+) -> list[dict[str, Any]]:
+    """The document's findings: what the survey, the session and the queues show, then what the ledger
+    remembers."""
+    remembered = history_findings(
+        history,
+        generated_at,
+        logged_in=session is not None and session.problem is None,
+        singleton=singleton_health(survey),
+        stall_seconds=stall_seconds,
+    )
+    return findings(survey, session, queues) + remembered
+
+
 def build(
     survey: Survey,
     *,
@@ -235,13 +256,6 @@ def build(
 ) -> dict[str, Any]:
     """The document; ``queues`` are the facts of this login's queue databases (read-only), ``history``
     what the ledger remembers."""
-    remembered = history_findings(
-        history,
-        generated_at,
-        logged_in=session is not None and session.problem is None,
-        singleton=singleton_health(survey),
-        stall_seconds=stall_seconds,
-    )
     verdicts = {v.instance_id: v for v in survey.lease_verdicts}
     singleton = survey.singleton
     return {
@@ -254,7 +268,14 @@ def build(
         "orphans": [r.to_json() for r in survey.orphans],
         "ignored": [_ignored_row(r) for r in survey.ignored],
         "leases": [_lease_row(e, survey.ctx.now, verdicts) for e in survey.ctx.leases],
-        "findings": findings(survey, session, queues) + remembered,
+        "findings": every_finding(
+            survey,
+            generated_at=generated_at,
+            session=session,
+            queues=queues,
+            history=history,
+            stall_seconds=stall_seconds,
+        ),
         "scan": survey.scan.timings(),
         "queue": queue_section(queues),
         "history": history.section(),

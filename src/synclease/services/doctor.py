@@ -8,23 +8,33 @@ Reads only: the session summary (never the token), a survey, and this login's qu
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
+from synclease._version import __version__
+from synclease.adapters.fsio import atomic_write
 from synclease.adapters.lease_store import LeaseStore
 from synclease.adapters.ledger_store import LedgerStore
 from synclease.adapters.root import DaemonRoot
 from synclease.adapters.session_store import load_session
+from synclease.core import openmetrics
 from synclease.core.clock import Clock
 from synclease.core.constants import STALL_SECONDS
+from synclease.core.errors import BadInputError, SyncleaseError
 from synclease.core.fleet import Survey
 from synclease.core.history_report import History
 from synclease.core.ledger import EventKind, LedgerEvent
 from synclease.core.ledger_queries import vanished
+from synclease.core.openmetrics import DoctorView
 from synclease.core.queue_state import QueueFacts
-from synclease.core.report import SessionSummary, build
+from synclease.core.record import record
+from synclease.core.report import SessionSummary, build, every_finding, singleton_health
 from synclease.core.session import Session, SessionFileError
 from synclease.services.dead_letters import inspect_login_queues, login_queues
 from synclease.services.survey import survey
+
+#: The ``--output`` file: read by node_exporter, which runs as another user.
+REPORT_FILE_MODE = 0o644
 
 
 def _stored(root: DaemonRoot) -> tuple[Session | None, SessionSummary | None]:
@@ -66,18 +76,60 @@ def history(root: DaemonRoot, found: Survey, now: datetime) -> History:
     return History(read.events + unrecorded, read.skipped)
 
 
+@record(kw_only=True)
+class _Read:
+    """What the doctor reads beside the survey, at one instant."""
+
+    now: datetime
+    session: SessionSummary | None
+    queues: list[QueueFacts]
+    history: History
+
+
+def _read(root: DaemonRoot, found: Survey, clock: Clock) -> _Read:
+    session, summary = _stored(root)
+    now = clock.now()
+    return _Read(
+        now=now, session=summary, queues=queue_facts(root, session), history=history(root, found, now)
+    )
+
+
 def render(
     root: DaemonRoot, found: Survey, clock: Clock, stall_seconds: float = STALL_SECONDS
 ) -> dict[str, Any]:
-    session, summary = _stored(root)
-    now = clock.now()
+    read = _read(root, found, clock)
     return build(
         found,
-        generated_at=now,
-        session=summary,
-        queues=queue_facts(root, session),
-        history=history(root, found, now),
+        generated_at=read.now,
+        session=read.session,
+        queues=read.queues,
+        history=read.history,
         stall_seconds=stall_seconds,
+    )
+
+
+def metrics(root: DaemonRoot, found: Survey, clock: Clock, stall_seconds: float = STALL_SECONDS) -> str:
+    """The same view as :func:`render`, as OpenMetrics text (:mod:`synclease.core.openmetrics`)."""
+    read = _read(root, found, clock)
+    listed = every_finding(
+        found,
+        generated_at=read.now,
+        session=read.session,
+        queues=read.queues,
+        history=read.history,
+        stall_seconds=stall_seconds,
+    )
+    health = singleton_health(found)
+    return openmetrics.render(
+        DoctorView(
+            survey=found,
+            generated_at=read.now,
+            queues=read.queues,
+            history=read.history,
+            findings=[(f["id"], f["severity"]) for f in listed],
+            version=__version__,
+            last_upload=None if health is None else health.last_sync,
+        )
     )
 
 
@@ -86,3 +138,25 @@ def doctor_document(
 ) -> dict[str, Any]:
     """Survey ``root`` (which must already be checked) and render the document."""
     return render(root, survey(LeaseStore(root), clock, port_range), clock, stall_seconds)
+
+
+def write_report(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` atomically: a temp file in the same directory (a dot name ending in
+    ``.tmp``, which node_exporter's textfile collector skips), then a rename over ``path``. World-readable
+    (0644): the collector runs as another user, and the report holds no token, path or principal."""
+    if path.is_dir():
+        raise BadInputError(
+            f"--output {path} is a directory", hint=f"name a file, e.g. {path / 'synclease.prom'}"
+        )
+    if not path.parent.is_dir():
+        raise BadInputError(
+            f"the directory of --output {path} does not exist",
+            hint="create it, or name a file in another one",
+        )
+    try:
+        atomic_write(path, text.encode("utf-8"), mode=REPORT_FILE_MODE)
+    except OSError as exc:
+        raise SyncleaseError(
+            f"cannot write {path} ({exc.strerror or type(exc).__name__})",
+            hint="name a file in a directory you can write, with space left",
+        ) from None
