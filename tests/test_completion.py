@@ -36,7 +36,17 @@ def test_bash_completes_the_doctor_options(tmp_path: Path) -> None:
         "--json",
         "--reset",
         "--force",
+        "--format",
+        "--output",
         "--help",
+    }
+
+
+def test_bash_completes_the_doctor_format_values(tmp_path: Path) -> None:
+    assert set(_complete("bash", "synclease auth doctor --format ", tmp_path)) == {
+        "text",
+        "json",
+        "openmetrics",
     }
 
 

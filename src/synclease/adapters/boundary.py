@@ -18,6 +18,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from synclease.adapters.environment import check_platform
 from synclease.core.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, DaemonStartError, SyncleaseError
 
 MAX_CRASH_REPORTS = 10
@@ -83,8 +84,10 @@ def write_crash_report(exc: BaseException) -> Path | None:
 
 
 def guarded(body: Callable[[], int]) -> int:
-    """Run ``body`` and turn whatever it raises into an exit code and one line on stderr."""
+    """Run ``body`` and turn whatever it raises into an exit code and one line on stderr. An unsupported
+    platform is refused first, before ``body`` can touch the OS."""
     try:
+        check_platform()
         return body()
     except SyncleaseError as exc:
         _say(f"synclease: error: {exc.one_line()}")

@@ -3,11 +3,27 @@
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Mapping
 
 from synclease._version import __version__
 from synclease.core import settings as parse
+from synclease.core.errors import UnsupportedPlatformError
 from synclease.core.settings import Settings
+
+#: ``sys.platform`` prefixes we refuse: the root's checks need ``os.O_NOFOLLOW`` and ``os.geteuid``,
+#: and process identity needs a POSIX process model.
+UNSUPPORTED_PLATFORMS = ("win32", "cygwin", "msys")
+
+
+def check_platform(platform: str | None = None) -> None:
+    """Refuse an unsupported platform in one line, before any call that would fail on it."""
+    platform = sys.platform if platform is None else platform
+    if platform.startswith(UNSUPPORTED_PLATFORMS):
+        raise UnsupportedPlatformError(
+            f"synclease does not support this platform yet ({platform})",
+            hint="run it on Linux or macOS (on Windows: inside WSL)",
+        )
 
 
 def settings(env: Mapping[str, str] | None = None) -> Settings:

@@ -71,5 +71,5 @@ def _dispatch(app: typer.Typer, argv: list[str] | None) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    app = build(_words(sys.argv[1:] if argv is None else argv))
-    return guarded(lambda: _dispatch(app, argv))
+    words = _words(sys.argv[1:] if argv is None else argv)
+    return guarded(lambda: _dispatch(build(words), argv))

@@ -43,6 +43,10 @@ class RootError(BadInputError):
     unusable: a symlink, another owner, group/world-writable, not a directory."""
 
 
+class UnsupportedPlatformError(BadInputError):
+    """This operating system is not supported (yet): raised before anything touches the OS (exit 2)."""
+
+
 class AlreadyRunningError(SyncleaseError):
     """A healthy singleton already serves this scope (exit 3)."""
 

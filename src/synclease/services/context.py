@@ -37,6 +37,7 @@ def actor(command: str) -> Actor:
 def load(create: bool = True, env: Mapping[str, str] | None = None) -> Context:
     """Settings, root, clock, version, from ``env`` (default: this process's environment).
     ``create=False`` (read-only commands) checks an existing root but never creates one."""
+    environment.check_platform()
     settings = environment.settings(env)
     if create:
         root = open_root(env)
