@@ -14,7 +14,7 @@ import pytest
 from synclease.adapters.queue import EventQueue, queue_path
 from synclease.adapters.root import DaemonRoot
 from synclease.core.queue_state import QueueCounts, QueueFacts
-from synclease.core.report import build
+from synclease.core.report import DoctorView, build
 from synclease.core.session import new_session
 from synclease.services.doctor import queue_facts
 from tests.clocks import FakeClock
@@ -37,7 +37,7 @@ def finding_map(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def test_a_document_with_queue_facts_validates_and_carries_both_findings() -> None:
-    doc = build(pile(), generated_at=NOW, session=SESSION, queues=facts())
+    doc = build(DoctorView(survey=pile(), generated_at=NOW, session=SESSION, queues=facts()))
     assert errors(doc) == []
     assert doc["queue"] == {
         "depth": 12,
@@ -60,7 +60,7 @@ def test_a_document_with_queue_facts_validates_and_carries_both_findings() -> No
 
 
 def test_without_queues_the_section_is_empty_and_there_are_no_queue_findings() -> None:
-    doc = build(survey_of(make_ctx()), generated_at=NOW, session=None)
+    doc = build(DoctorView(survey=survey_of(make_ctx()), generated_at=NOW, session=None))
     assert errors(doc) == []
     assert doc["queue"] == {"depth": 0, "dead_letters": 0, "databases": []}
     assert {"dead_letter", "queue_unusable"}.isdisjoint(finding_map(doc))
@@ -78,7 +78,11 @@ def test_without_queues_the_section_is_empty_and_there_are_no_queue_findings() -
 )
 def test_each_problem_has_one_command_that_never_deletes(problem: str, command: str) -> None:
     odd = Path("/tmp/it's here/queue/0123456789abcdef.sqlite3")
-    doc = build(pile(), generated_at=NOW, session=None, queues=[QueueFacts(odd, "local", problem=problem)])
+    doc = build(
+        DoctorView(
+            survey=pile(), generated_at=NOW, session=None, queues=[QueueFacts(odd, "local", problem=problem)]
+        )
+    )
     assert errors(doc) == []
     expected = command.format(path=shlex.quote(str(odd)), dir=shlex.quote(str(odd.parent)))
     assert finding_map(doc)["queue_unusable"]["remediation"]["command"] == expected
@@ -86,7 +90,11 @@ def test_each_problem_has_one_command_that_never_deletes(problem: str, command: 
 
 
 def test_a_busy_database_is_shown_but_not_a_finding() -> None:
-    doc = build(pile(), generated_at=NOW, session=None, queues=[QueueFacts(LOCAL, "local", problem="busy")])
+    doc = build(
+        DoctorView(
+            survey=pile(), generated_at=NOW, session=None, queues=[QueueFacts(LOCAL, "local", problem="busy")]
+        )
+    )
     assert errors(doc) == []
     assert "queue_unusable" not in finding_map(doc)
 
@@ -104,7 +112,7 @@ def test_a_busy_database_is_shown_but_not_a_finding() -> None:
     ],
 )
 def test_the_queue_section_is_closed(path: list[Any], value: Any) -> None:
-    doc = build(pile(), generated_at=NOW, session=SESSION, queues=facts())
+    doc = build(DoctorView(survey=pile(), generated_at=NOW, session=SESSION, queues=facts()))
     assert errors(_with(doc, path, value)) != []
 
 

@@ -22,7 +22,7 @@ from synclease.core.escalate import CleanupPath
 from synclease.core.fleet import FleetContext, IdentityRecord, Observation, ScanResult, Survey
 from synclease.core.identity import ProcessFacts
 from synclease.core.outcomes import Failed, LeaseRemoved, Skipped, SweepResult, Swept
-from synclease.core.report import DOCTOR_SCHEMA_VERSION, SessionSummary, build
+from synclease.core.report import DOCTOR_SCHEMA_VERSION, DoctorView, SessionSummary, build
 from tests.test_classify import (
     IID,
     NOW,
@@ -116,7 +116,7 @@ def test_the_schema_is_valid_draft_2020_12() -> None:
 
 def test_a_full_pile_with_session_and_reset_result_validates() -> None:
     found = pile()
-    doc = build(found, generated_at=NOW, session=SESSION)
+    doc = build(DoctorView(survey=found, generated_at=NOW, session=SESSION))
     assert errors(doc) == []
     assert {o["skip_reason"] for o in doc["orphans"]} == {None, "lease_live", "no_lease"}
     assert {i["skip_reason"] for i in doc["ignored"]} == {"third_party", "other_family"}
@@ -128,14 +128,14 @@ def test_a_full_pile_with_session_and_reset_result_validates() -> None:
 
 
 def test_an_untrusted_session_validates_and_carries_only_its_problem() -> None:
-    doc = build(pile(), generated_at=NOW, session=SessionSummary(problem="not_json"))
+    doc = build(DoctorView(survey=pile(), generated_at=NOW, session=SessionSummary(problem="not_json")))
     assert errors(doc) == []
     assert "session_unreadable" in {f["id"] for f in doc["findings"]}
     assert errors(_with(doc, ["session", "detail"], "x")) != []
 
 
 def test_an_empty_root_validates() -> None:
-    doc = build(survey_of(make_ctx()), generated_at=NOW, session=None)
+    doc = build(DoctorView(survey=survey_of(make_ctx()), generated_at=NOW, session=None))
     assert errors(doc) == []
     assert doc["daemon"] is None and {f["id"] for f in doc["findings"]} == {"no_daemon", "no_session"}
 
@@ -147,7 +147,7 @@ def test_every_classified_record_validates_where_the_survey_puts_it(
 ) -> None:
     obs, ctx = case
     found = survey_of(ctx, obs)
-    doc = build(found, generated_at=NOW, session=None)
+    doc = build(DoctorView(survey=found, generated_at=NOW, session=None))
     doc["reset_result"] = reset_result(found.records)
     assert errors(doc) == [], found.records
 
@@ -183,7 +183,7 @@ def _with(doc: dict[str, Any], path: list[Any], value: Any) -> dict[str, Any]:
 @pytest.mark.parametrize("name", ["token", "lease_token", "Token"])
 def test_a_token_property_is_refused_everywhere(where: list[Any], name: str) -> None:
     found = pile()
-    doc = build(found, generated_at=NOW, session=SESSION)
+    doc = build(DoctorView(survey=found, generated_at=NOW, session=SESSION))
     doc["reset_result"] = reset_result(found.records)
     assert errors(doc) == []
     assert errors(_with(doc, [*where, name], "s3cret")) != []
@@ -215,7 +215,7 @@ def test_a_token_property_is_refused_everywhere(where: list[Any], name: str) -> 
 )
 def test_the_schema_refuses_what_doctor_never_prints(path: list[Any], value: Any) -> None:
     found = pile()
-    doc = build(found, generated_at=NOW, session=SESSION)
+    doc = build(DoctorView(survey=found, generated_at=NOW, session=SESSION))
     doc["reset_result"] = reset_result(found.records)
     assert doc["orphans"][0]["cleanup_class"] == "safe_auto"
     assert doc["orphans"][1]["cleanup_class"] == "operator_required"
@@ -223,7 +223,7 @@ def test_the_schema_refuses_what_doctor_never_prints(path: list[Any], value: Any
 
 
 def test_reset_result_is_optional_but_its_four_arrays_are_not() -> None:
-    doc = build(pile(), generated_at=NOW, session=None)
+    doc = build(DoctorView(survey=pile(), generated_at=NOW, session=None))
     assert "reset_result" not in doc and errors(doc) == []
     doc["reset_result"] = {"swept": [], "skipped": [], "failed": []}
     assert errors(doc) != []
@@ -231,7 +231,7 @@ def test_reset_result_is_optional_but_its_four_arrays_are_not() -> None:
 
 def test_a_lease_token_value_never_reaches_the_document() -> None:
     found = pile()
-    doc = build(found, generated_at=NOW, session=SESSION)
+    doc = build(DoctorView(survey=found, generated_at=NOW, session=SESSION))
     text = json.dumps(doc)
     assert all(e.lease is None or e.lease.token not in text for e in found.ctx.leases)
     assert make_lease().token not in text

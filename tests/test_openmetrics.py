@@ -22,8 +22,9 @@ from synclease.core.classify import classify_all
 from synclease.core.fleet import ScanResult, Survey
 from synclease.core.history_report import History
 from synclease.core.ledger import EventKind, LedgerEvent, LedgerReason
-from synclease.core.openmetrics import DoctorView, render
+from synclease.core.openmetrics import render
 from synclease.core.queue_state import QueueCounts, QueueFacts
+from synclease.core.report import DoctorView, SessionSummary
 from tests.conftest import Sandbox, pid_alive
 from tests.test_classify import (
     NOW,
@@ -112,16 +113,14 @@ def _view(**changes: object) -> DoctorView:
             QueueFacts(Path(f"{ROOT}/queue/local.db"), "local", problem="not_a_database"),
         ),
         "history": History(events),
-        "findings": (("orphans_safe_auto", "warning"),),
-        "version": "0.1.0",
-        "last_upload": NOW - timedelta(seconds=42),
+        "session": SessionSummary("https://sync.example.test", "alice", None, "user:dev"),
     }
     base.update(changes)
     return DoctorView(**base)  # type: ignore[arg-type]
 
 
 def test_the_fleet_in_openmetrics_parses_and_says_what_the_doctor_says() -> None:
-    text = render(_view())
+    text = render(_view(), version="0.1.0")
     assert text.endswith("# EOF\n")
     types, samples = parse(text)
     assert types["synclease_daemons"] == "gauge" and types["synclease_retirements"] == "counter"
@@ -148,7 +147,7 @@ def test_the_fleet_in_openmetrics_parses_and_says_what_the_doctor_says() -> None
 
 
 def test_no_token_path_root_scope_or_principal_is_ever_a_label_or_a_value() -> None:
-    text = render(_view())
+    text = render(_view(), version="0.1.0")
     for secret in ("t" * 32, ROOT, SCOPE, "user:dev", "sync.example.test", "events.db", "inst-"):
         assert secret not in text
     label_names = set(re.findall(r"[{,]([a-z_]+)=", text))
@@ -156,7 +155,7 @@ def test_no_token_path_root_scope_or_principal_is_ever_a_label_or_a_value() -> N
 
 
 def test_names_follow_prometheus_conventions() -> None:
-    types, samples = parse(render(_view()))
+    types, samples = parse(render(_view(), version="0.1.0"))
     for name, kind in types.items():
         assert re.fullmatch(r"synclease_[a-z_]+", name)
         if kind == "counter":
@@ -167,7 +166,7 @@ def test_names_follow_prometheus_conventions() -> None:
 def test_without_a_singleton_or_an_upload_the_ages_are_absent_not_zero() -> None:
     found = _fleet()
     lonely = Survey(found.ctx, found.scan, tuple(r for r in found.records if not r.is_recorded_singleton), ())
-    _, samples = parse(render(_view(survey=lonely, last_upload=None, history=History())))
+    _, samples = parse(render(_view(survey=lonely, history=History()), version="0.1.0"))
     assert value(samples, "synclease_singleton_up") == 0
     assert value(samples, "synclease_singleton_lease_age_seconds") is None
     assert value(samples, "synclease_last_upload_age_seconds") is None

@@ -280,12 +280,12 @@ def test_an_exchange_of_nothing_is_nothing() -> None:
 
 
 def test_a_probe_that_blows_up_is_data(servers: Servers, monkeypatch: pytest.MonkeyPatch) -> None:
-    from synclease.adapters import http_client
+    from synclease.core import http_wire
 
     def boom(self: Any, chunk: bytes) -> Any:
         raise RuntimeError("unexpected")
 
-    monkeypatch.setattr(http_client._Reader, "feed", boom)
+    monkeypatch.setattr(http_wire.ResponseReader, "feed", boom)
     result = scan(range(servers.http_port, servers.http_port + 1))
     assert [obs.health_error for obs in result.observations] == ["probe_error:RuntimeError"]
 

@@ -16,6 +16,7 @@ import stat
 from pathlib import Path
 
 from synclease.core.errors import RootError
+from synclease.core.record import record
 
 PRIVATE_FILE_MODE = 0o600
 PRIVATE_DIR_MODE = 0o700
@@ -71,25 +72,51 @@ def check_private(path: Path, st: os.stat_result) -> None:
         raise UnsafeFileError(path, "insecure_mode", f"mode {stat.S_IMODE(st.st_mode):o}")
 
 
-def read_private(path: Path, max_bytes: int) -> bytes:
-    """Read a private file defensively. Raises FileNotFoundError or :class:`UnsafeFileError`."""
+@record
+class PrivateHandle:
+    """An open private regular file of ours: its path, descriptor and ``fstat`` at open."""
+
+    path: Path
+    fd: int
+    st: os.stat_result
+
+
+def open_private(path: Path, flags: int) -> PrivateHandle:
+    """Open ``path`` with ``flags`` plus ``O_NOFOLLOW | O_NONBLOCK`` (created 0600 if ``O_CREAT``), then
+    refuse anything but a private regular file of ours (:class:`UnsafeFileError`). FileNotFoundError
+    and other OS errors propagate; the caller closes ``fd``."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        fd = os.open(path, flags | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, PRIVATE_FILE_MODE)
     except OSError as exc:
         if exc.errno == errno.ELOOP or path.is_symlink():
             raise UnsafeFileError(path, "symlink") from None
-        if isinstance(exc, FileNotFoundError):
-            raise
-        raise UnsafeFileError(path, "unreadable", exc.strerror or str(exc)) from None
+        if exc.errno in (errno.EISDIR, errno.ENXIO, errno.ENODEV):  # directory, socket, device
+            raise UnsafeFileError(path, "not_regular_file") from None
+        raise
     try:
         st = os.fstat(fd)
         check_private(path, st)
-        if st.st_size > max_bytes:
-            raise UnsafeFileError(path, "too_large", f"{st.st_size} bytes > {max_bytes}")
+    except BaseException:
+        os.close(fd)
+        raise
+    return PrivateHandle(path, fd, st)
+
+
+def read_private(path: Path, max_bytes: int) -> bytes:
+    """Read a private file defensively. Raises FileNotFoundError or :class:`UnsafeFileError`."""
+    try:
+        handle = open_private(path, os.O_RDONLY)
+    except FileNotFoundError:
+        raise
+    except OSError as exc:
+        raise UnsafeFileError(path, "unreadable", exc.strerror or str(exc)) from None
+    try:
+        if handle.st.st_size > max_bytes:
+            raise UnsafeFileError(path, "too_large", f"{handle.st.st_size} bytes > {max_bytes}")
         chunks: list[bytes] = []
         remaining = max_bytes + 1
         while remaining > 0:
-            chunk = os.read(fd, min(remaining, 65536))
+            chunk = os.read(handle.fd, min(remaining, 65536))
             if not chunk:
                 break
             chunks.append(chunk)
@@ -99,7 +126,7 @@ def read_private(path: Path, max_bytes: int) -> bytes:
             raise UnsafeFileError(path, "too_large", f"more than {max_bytes} bytes")
         return data
     finally:
-        os.close(fd)
+        os.close(handle.fd)
 
 
 def remove_file(path: Path) -> bool:

@@ -14,58 +14,22 @@ Every failure is data (:class:`Reply` with an ``error`` tag), never an exception
 from __future__ import annotations
 
 import errno
-import json
 import select
 import socket
 import time
 from collections.abc import Sequence
 from typing import Any
 
-from synclease.core.codec import CodecError, parse_json
 from synclease.core.constants import LOOPBACK, MAX_BODY_BYTES
-from synclease.core.record import field, record
+from synclease.core.http_wire import Call, Reply, ResponseReader, WireError, decoded, encode_request
 
-MAX_HEAD_BYTES = 16 * 1024
+__all__ = ["Call", "Reply", "connect", "exchange", "get_json", "post", "request"]
+
 _CHUNK = 16 * 1024
 _IN_PROGRESS = (errno.EINPROGRESS, errno.EAGAIN, errno.EWOULDBLOCK)
 _READ = select.POLLIN | select.POLLPRI
 _WRITE = select.POLLOUT
 _GONE = select.POLLERR | select.POLLHUP | select.POLLNVAL
-
-
-@record
-class Call:
-    """One request: ``method path`` to ``127.0.0.1:port``; ``token`` goes in a header (never the
-    URL), ``body`` as JSON; a response body past ``max_bytes`` is ``too_large``."""
-
-    port: int
-    method: str = "GET"
-    path: str = "/"
-    token: str | None = field(default=None, repr=False)
-    body: Any = None
-    max_bytes: int = MAX_BODY_BYTES
-
-
-@record
-class Reply:
-    """``status`` None when no HTTP answer came; ``error`` a short tag (``timeout``, ``connect_refused``,
-    ``connection_closed``, ``empty_reply``, ``too_large``, ``bad_http``, ``not_json``,
-    ``os_error:<name>``); ``connected`` False when no TCP connection was made at all."""
-
-    status: int | None
-    document: Any = None
-    error: str | None = None
-    connected: bool = True
-
-    @property
-    def ok(self) -> bool:
-        return self.status is not None and 200 <= self.status < 300 and self.error is None
-
-
-class _Failed(Exception):
-    def __init__(self, tag: str) -> None:
-        super().__init__(tag)
-        self.tag = tag
 
 
 def _tag(exc: OSError) -> str:
@@ -78,101 +42,6 @@ def _tag(exc: OSError) -> str:
     return f"os_error:{type(exc).__name__}"
 
 
-def _encode_request(method: str, path: str, port: int, token: str | None, body: Any) -> bytes:
-    lines = [
-        f"{method} {path} HTTP/1.0",
-        f"Host: {LOOPBACK}:{port}",
-        "Accept: application/json",
-        "Connection: close",
-    ]
-    payload = b""
-    if token is not None:
-        lines.append(f"Authorization: Bearer {token}")
-    if body is not None:
-        payload = json.dumps(body, allow_nan=False).encode()
-        lines += ["Content-Type: application/json", f"Content-Length: {len(payload)}"]
-    elif method == "POST":
-        lines.append("Content-Length: 0")
-    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + payload
-
-
-def _split_head(data: bytes) -> tuple[int, dict[str, str], bytes] | None:
-    """``(status, headers, body so far)`` once the head is complete, else None."""
-    end = data.find(b"\r\n\r\n")
-    sep = 4
-    if end < 0:
-        end, sep = data.find(b"\n\n"), 2
-    if end < 0:
-        return None
-    lines = data[:end].decode("latin-1").splitlines()
-    parts = lines[0].split(None, 2) if lines else []
-    if len(parts) < 2 or not parts[0].startswith("HTTP/") or not parts[1].isdigit() or len(parts[1]) != 3:
-        raise _Failed("bad_http")
-    headers: dict[str, str] = {}
-    for line in lines[1:]:
-        name, colon, value = line.partition(":")
-        if colon:
-            headers[name.strip().lower()] = value.strip()
-    return int(parts[1]), headers, data[end + sep :]
-
-
-def _content_length(headers: dict[str, str], max_bytes: int) -> int | None:
-    raw = headers.get("content-length")
-    if raw is None:
-        return None
-    if not raw.isdigit():
-        raise _Failed("bad_http")
-    length = int(raw)
-    if length > max_bytes:
-        raise _Failed("too_large")
-    return length
-
-
-class _Reader:
-    """The response as it arrives: complete once the head is in and the body has its
-    ``Content-Length`` (or, without one, when the peer closes)."""
-
-    def __init__(self, max_bytes: int) -> None:
-        self.max_bytes = max_bytes
-        self.data = b""
-        self.head: tuple[int, dict[str, str], bytes] | None = None
-        self.length: int | None = None
-
-    def feed(self, chunk: bytes) -> tuple[int, bytes] | None:
-        if self.head is None:
-            self.data += chunk
-            self.head = _split_head(self.data)
-            if self.head is None:
-                if len(self.data) > MAX_HEAD_BYTES:
-                    raise _Failed("bad_http")
-                return None
-            self.length = _content_length(self.head[1], self.max_bytes)
-        else:
-            self.head = (self.head[0], self.head[1], self.head[2] + chunk)
-        status, _headers, body = self.head
-        if len(body) > self.max_bytes:
-            raise _Failed("too_large")
-        if self.length is not None and len(body) >= self.length:
-            return status, body[: self.length]
-        return None
-
-    def eof(self) -> tuple[int, bytes]:
-        if self.head is None:
-            raise _Failed("connection_closed" if self.data else "empty_reply")
-        if self.length is not None:
-            raise _Failed("connection_closed")  # shorter than it said
-        return self.head[0], self.head[2]
-
-
-def _decoded(status: int, raw: bytes) -> Reply:
-    if not raw.strip():
-        return Reply(status)
-    try:
-        return Reply(status, parse_json(raw.decode("utf-8")))
-    except (UnicodeDecodeError, CodecError):
-        return Reply(status, error="not_json")
-
-
 class _Exchange:
     """One call in flight: connect, then send, then read; ``reply`` is set once it is over."""
 
@@ -180,8 +49,8 @@ class _Exchange:
         self.call = call
         self.sock: socket.socket | None = None
         self.connecting = False
-        self.out = memoryview(_encode_request(call.method, call.path, call.port, call.token, call.body))
-        self.reader = _Reader(call.max_bytes)
+        self.out = memoryview(encode_request(call))
+        self.reader = ResponseReader(call.max_bytes)
         self.reply: Reply | None = None
 
     def start(self) -> int:
@@ -219,11 +88,11 @@ class _Exchange:
                 chunk = self.sock.recv(_CHUNK)
                 done = self.reader.feed(chunk) if chunk else self.reader.eof()
                 if done is not None:
-                    return self.finish(_decoded(*done))
+                    return self.finish(decoded(*done))
             return _READ
         except (BlockingIOError, InterruptedError):
             return _WRITE if self.connecting or self.out else _READ
-        except _Failed as failed:
+        except WireError as failed:
             return self.fail(failed.tag)
         except OSError as exc:
             return self.fail(_tag(exc))

@@ -24,11 +24,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from synclease.adapters.fsio import (
-    PRIVATE_FILE_MODE,
+    PrivateHandle,
     UnsafeFileError,
-    check_private,
     check_private_dir,
     ensure_private_dir,
+    open_private,
 )
 from synclease.adapters.locks import file_lock
 from synclease.adapters.root import DaemonRoot
@@ -43,8 +43,7 @@ from synclease.core.record import record
 LOCK_TIMEOUT_SECONDS = 2.0
 _READ_ATTEMPTS = 3
 _READ_CHUNK = 64 * 1024
-_APPEND_FLAGS = os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
-_READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+_APPEND_FLAGS = os.O_RDWR | os.O_APPEND | os.O_CREAT
 _ERRNO_PROBLEMS = {
     errno.ENOSPC: "disk_full",
     errno.EDQUOT: "disk_full",
@@ -73,41 +72,14 @@ class Appended:
         return f"ledger event not recorded ({self.problem}{': ' + self.detail if self.detail else ''})"
 
 
-@record
-class _Open:
-    path: Path
-    fd: int
-    st: os.stat_result
-
-
 def _io_problem(exc: OSError, rotated: bool = False) -> Appended:
     problem = _ERRNO_PROBLEMS.get(exc.errno or 0, "io_error")
     return Appended(False, problem, exc.strerror or str(exc), rotated)
 
 
-def _open_private(path: Path, flags: int) -> _Open:
-    """Open without following a link or blocking, then refuse anything but a private regular file of
-    ours (:class:`UnsafeFileError`). FileNotFoundError and other OS errors propagate."""
+def _open_for_read(path: Path) -> PrivateHandle | LedgerProblem | None:
     try:
-        fd = os.open(path, flags, PRIVATE_FILE_MODE)
-    except OSError as exc:
-        if exc.errno == errno.ELOOP or path.is_symlink():
-            raise UnsafeFileError(path, "symlink") from None
-        if exc.errno in (errno.EISDIR, errno.ENXIO, errno.ENODEV):  # directory, socket, device
-            raise UnsafeFileError(path, "not_regular_file") from None
-        raise
-    try:
-        st = os.fstat(fd)
-        check_private(path, st)
-    except BaseException:
-        os.close(fd)
-        raise
-    return _Open(path, fd, st)
-
-
-def _open_for_read(path: Path) -> _Open | LedgerProblem | None:
-    try:
-        return _open_private(path, _READ_FLAGS)
+        return open_private(path, os.O_RDONLY)
     except FileNotFoundError:
         return None
     except UnsafeFileError as exc:
@@ -116,12 +88,12 @@ def _open_for_read(path: Path) -> _Open | LedgerProblem | None:
         return LedgerProblem(path, "unreadable", exc.strerror or str(exc))
 
 
-def _close(handle: _Open | LedgerProblem | None) -> None:
-    if isinstance(handle, _Open):
+def _close(handle: PrivateHandle | LedgerProblem | None) -> None:
+    if isinstance(handle, PrivateHandle):
         os.close(handle.fd)
 
 
-def _still_there(path: Path, handle: _Open | LedgerProblem | None) -> bool:
+def _still_there(path: Path, handle: PrivateHandle | LedgerProblem | None) -> bool:
     """Whether ``path`` still names what was opened (no rotation replaced it meanwhile)."""
     if isinstance(handle, LedgerProblem):
         return True
@@ -146,14 +118,14 @@ def _read_span(fd: int, offset: int, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def _line_for(handle: _Open, line: bytes) -> bytes:
+def _line_for(handle: PrivateHandle, line: bytes) -> bytes:
     """``line``, after an LF if the file ends mid-line (a writer died there): the fragment stays one
     bad line and this event stays whole."""
     size = handle.st.st_size
     return line if size == 0 or os.pread(handle.fd, 1, size - 1) == b"\n" else b"\n" + line
 
 
-def _write_once(handle: _Open, data: bytes, rotated: bool) -> Appended:
+def _write_once(handle: PrivateHandle, data: bytes, rotated: bool) -> Appended:
     size = handle.st.st_size
     try:
         written = os.write(handle.fd, data)  # the one write: O_APPEND puts it whole at the end
@@ -225,7 +197,7 @@ class LedgerStore:
             return _io_problem(exc)
 
     def _append_locked(self, line: bytes) -> Appended:
-        handle = _open_private(self.path, _APPEND_FLAGS)
+        handle = open_private(self.path, _APPEND_FLAGS)
         try:
             data = _line_for(handle, line)
         except BaseException:
@@ -238,7 +210,7 @@ class LedgerStore:
                 os.replace(self.path, self.rotated_path)
             except OSError as exc:
                 return Appended(False, "rotate_failed", exc.strerror or str(exc))
-            handle, data = _open_private(self.path, _APPEND_FLAGS | os.O_EXCL), line
+            handle, data = open_private(self.path, _APPEND_FLAGS | os.O_EXCL), line
         try:
             return _write_once(handle, data, rotated)
         finally:
@@ -303,7 +275,7 @@ class LedgerStore:
             spans.append((data, complete, problem, problem is not None))
         return spans
 
-    def _open_both(self) -> tuple[_Open | LedgerProblem | None, _Open | LedgerProblem | None]:
+    def _open_both(self) -> tuple[PrivateHandle | LedgerProblem | None, PrivateHandle | LedgerProblem | None]:
         """The rotated file, then the current one, as one consistent pair: if a rotation moved the
         files between the two opens, try again (then settle for the current file alone)."""
         for _ in range(_READ_ATTEMPTS):
@@ -315,7 +287,7 @@ class LedgerStore:
             _close(current)
         return None, _open_for_read(self.path)
 
-    def _read_bounded(self, handle: _Open) -> tuple[bytes, LedgerProblem | None]:
+    def _read_bounded(self, handle: PrivateHandle) -> tuple[bytes, LedgerProblem | None]:
         bound = self.max_file_bytes + MAX_LINE_BYTES
         size = handle.st.st_size
         try:

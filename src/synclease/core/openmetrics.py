@@ -13,13 +13,13 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from datetime import datetime
 
 from synclease.core.fleet import CleanupClass, Survey
 from synclease.core.history_report import History
 from synclease.core.ledger import EventKind
 from synclease.core.queue_state import QueueFacts
 from synclease.core.record import record
+from synclease.core.report import DoctorView, every_finding, singleton_health
 
 CONTENT_TYPE = "application/openmetrics-text; version=1.0.0; charset=utf-8"
 
@@ -31,21 +31,6 @@ _ENDINGS = (
     (EventKind.REAPED, "synclease_reaps", "Daemons the reaper stopped, by reason (ledger)."),
     (EventKind.VANISHED, "synclease_vanished", "Daemons that died without retiring, by reason (ledger)."),
 )
-
-
-@record(kw_only=True)
-class DoctorView:
-    """What one doctor run read: the survey and the facts beside it (all already in hand)."""
-
-    survey: Survey
-    generated_at: datetime
-    queues: Sequence[QueueFacts] = ()
-    history: History = History()
-    #: ``(id, severity)`` of every finding the doctor document lists.
-    findings: Sequence[tuple[str, str]] = ()
-    version: str = ""
-    #: When the singleton last delivered a batch, as its self-report says (None: never, or no singleton).
-    last_upload: datetime | None = None
 
 
 @record
@@ -104,6 +89,8 @@ def _daemons(survey: Survey) -> _Family:
 
 def _singleton(view: DoctorView) -> list[_Family]:
     single = view.survey.singleton
+    health = singleton_health(view.survey)
+    last_upload = None if health is None else health.last_sync
     out = [
         _gauge(
             "synclease_singleton_up",
@@ -121,8 +108,8 @@ def _singleton(view: DoctorView) -> list[_Family]:
                 unit="seconds",
             )
         )
-    if view.last_upload is not None:
-        since = max(0.0, (view.generated_at - view.last_upload).total_seconds())
+    if last_upload is not None:
+        since = max(0.0, (view.generated_at - last_upload).total_seconds())
         out.append(
             _gauge(
                 "synclease_last_upload_age_seconds",
@@ -172,14 +159,13 @@ def _endings(history: History) -> list[_Family]:
     return out
 
 
-def render(view: DoctorView) -> str:
-    """The OpenMetrics exposition of ``view``, ``# EOF`` terminated."""
+def render(view: DoctorView, *, version: str) -> str:
+    """The OpenMetrics exposition of what the doctor document says of ``view``, ``# EOF`` terminated;
+    ``version`` is the writer's (``synclease_build_info``)."""
     survey = view.survey
-    findings = Counter(view.findings)
+    findings = Counter((str(f["id"]), str(f["severity"])) for f in every_finding(view))
     families = [
-        _gauge(
-            "synclease_build_info", "The synclease that wrote this file.", [((("version", view.version),), 1)]
-        ),
+        _gauge("synclease_build_info", "The synclease that wrote this file.", [((("version", version),), 1)]),
         _daemons(survey),
         *_singleton(view),
         *_queues(view.queues),

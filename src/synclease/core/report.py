@@ -224,59 +224,50 @@ def findings(
     return out
 
 
-def every_finding(
-    survey: Survey,
-    *,
-    generated_at: datetime,
-    session: SessionSummary | None,
-    queues: Sequence[QueueFacts],
-    history: History,
-    stall_seconds: float,
-) -> list[dict[str, Any]]:
+@record(kw_only=True)
+class DoctorView:
+    """What one doctor run saw: the survey and what was read beside it (``queues``: this login's queue
+    databases, read-only; ``history``: what the ledger remembers), at ``generated_at``."""
+
+    survey: Survey
+    generated_at: datetime
+    session: SessionSummary | None
+    queues: Sequence[QueueFacts] = ()
+    history: History = NO_HISTORY
+    stall_seconds: float = STALL_SECONDS
+
+
+def every_finding(view: DoctorView) -> list[dict[str, Any]]:
     """The document's findings: what the survey, the session and the queues show, then what the ledger
     remembers."""
+    session = view.session
     remembered = history_findings(
-        history,
-        generated_at,
+        view.history,
+        view.generated_at,
         logged_in=session is not None and session.problem is None,
-        singleton=singleton_health(survey),
-        stall_seconds=stall_seconds,
+        singleton=singleton_health(view.survey),
+        stall_seconds=view.stall_seconds,
     )
-    return findings(survey, session, queues) + remembered
+    return findings(view.survey, session, view.queues) + remembered
 
 
-def build(
-    survey: Survey,
-    *,
-    generated_at: datetime,
-    session: SessionSummary | None,
-    queues: Sequence[QueueFacts] = (),
-    history: History = NO_HISTORY,
-    stall_seconds: float = STALL_SECONDS,
-) -> dict[str, Any]:
-    """The document; ``queues`` are the facts of this login's queue databases (read-only), ``history``
-    what the ledger remembers."""
+def build(view: DoctorView) -> dict[str, Any]:
+    """The doctor document (``auth doctor --json``)."""
+    survey = view.survey
     verdicts = {v.instance_id: v for v in survey.lease_verdicts}
     singleton = survey.singleton
     return {
         "schema_version": DOCTOR_SCHEMA_VERSION,
-        "generated_at": to_wire(generated_at),
+        "generated_at": to_wire(view.generated_at),
         "daemon_root": survey.ctx.daemon_root,
         "scope_id": survey.ctx.scope_id,
-        "session": None if session is None else session.to_json(),
+        "session": None if view.session is None else view.session.to_json(),
         "daemon": singleton.to_json() if singleton else None,
         "orphans": [r.to_json() for r in survey.orphans],
         "ignored": [_ignored_row(r) for r in survey.ignored],
         "leases": [_lease_row(e, survey.ctx.now, verdicts) for e in survey.ctx.leases],
-        "findings": every_finding(
-            survey,
-            generated_at=generated_at,
-            session=session,
-            queues=queues,
-            history=history,
-            stall_seconds=stall_seconds,
-        ),
+        "findings": every_finding(view),
         "scan": survey.scan.timings(),
-        "queue": queue_section(queues),
-        "history": history.section(),
+        "queue": queue_section(view.queues),
+        "history": view.history.section(),
     }

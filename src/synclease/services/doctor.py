@@ -25,10 +25,8 @@ from synclease.core.fleet import Survey
 from synclease.core.history_report import History
 from synclease.core.ledger import EventKind, LedgerEvent
 from synclease.core.ledger_queries import vanished
-from synclease.core.openmetrics import DoctorView
 from synclease.core.queue_state import QueueFacts
-from synclease.core.record import record
-from synclease.core.report import SessionSummary, build, every_finding, singleton_health
+from synclease.core.report import DoctorView, SessionSummary, build
 from synclease.core.session import Session, SessionFileError
 from synclease.services.dead_letters import inspect_login_queues, login_queues
 from synclease.services.survey import survey
@@ -76,61 +74,30 @@ def history(root: DaemonRoot, found: Survey, now: datetime) -> History:
     return History(read.events + unrecorded, read.skipped)
 
 
-@record(kw_only=True)
-class _Read:
-    """What the doctor reads beside the survey, at one instant."""
-
-    now: datetime
-    session: SessionSummary | None
-    queues: list[QueueFacts]
-    history: History
-
-
-def _read(root: DaemonRoot, found: Survey, clock: Clock) -> _Read:
+def view(root: DaemonRoot, found: Survey, clock: Clock, stall_seconds: float = STALL_SECONDS) -> DoctorView:
+    """What the doctor shows for ``found``: the session, the queues and the ledger read beside it."""
     session, summary = _stored(root)
     now = clock.now()
-    return _Read(
-        now=now, session=summary, queues=queue_facts(root, session), history=history(root, found, now)
+    return DoctorView(
+        survey=found,
+        generated_at=now,
+        session=summary,
+        queues=queue_facts(root, session),
+        history=history(root, found, now),
+        stall_seconds=stall_seconds,
     )
 
 
 def render(
     root: DaemonRoot, found: Survey, clock: Clock, stall_seconds: float = STALL_SECONDS
 ) -> dict[str, Any]:
-    read = _read(root, found, clock)
-    return build(
-        found,
-        generated_at=read.now,
-        session=read.session,
-        queues=read.queues,
-        history=read.history,
-        stall_seconds=stall_seconds,
-    )
+    """The doctor document (``auth doctor --json``, the dashboard's ``/api/fleet``)."""
+    return build(view(root, found, clock, stall_seconds))
 
 
 def metrics(root: DaemonRoot, found: Survey, clock: Clock, stall_seconds: float = STALL_SECONDS) -> str:
     """The same view as :func:`render`, as OpenMetrics text (:mod:`synclease.core.openmetrics`)."""
-    read = _read(root, found, clock)
-    listed = every_finding(
-        found,
-        generated_at=read.now,
-        session=read.session,
-        queues=read.queues,
-        history=read.history,
-        stall_seconds=stall_seconds,
-    )
-    health = singleton_health(found)
-    return openmetrics.render(
-        DoctorView(
-            survey=found,
-            generated_at=read.now,
-            queues=read.queues,
-            history=read.history,
-            findings=[(f["id"], f["severity"]) for f in listed],
-            version=__version__,
-            last_upload=None if health is None else health.last_sync,
-        )
-    )
+    return openmetrics.render(view(root, found, clock, stall_seconds), version=__version__)
 
 
 def doctor_document(
