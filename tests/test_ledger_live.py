@@ -252,5 +252,9 @@ def test_explain_each_row_of_the_table(sandbox_factory: Callable[..., Sandbox]) 
     assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1
     human = box.cli("explain", str(orphan.pid))
     assert human.returncode == 0 and "next: synclease auth doctor --reset" in human.stdout
+    # Proofs read as key=value words for people, never as Python reprs.
+    assert "proof lease: present=yes state=expired renewed_at=" in human.stdout
+    assert "proof mismatches: none" in human.stdout
+    assert "{" not in human.stdout and "True" not in human.stdout
     for proc in (legacy, web, dashboardish):
         assert proc.poll() is None  # explain only reads

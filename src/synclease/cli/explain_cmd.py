@@ -9,6 +9,21 @@ from synclease.services import context
 from synclease.services.explain import explain
 
 
+def _word(value: object) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return str(value)
+
+
+def _proof(value: object) -> str:
+    """One proof for people: ``key=value`` pairs (unknowns left out), or the list, or ``none``."""
+    if isinstance(value, dict):
+        return " ".join(f"{k}={_word(v)}" for k, v in value.items() if v is not None) or "none"
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value) or "none"
+    return _word(value)
+
+
 def _render(verdict: Verdict) -> None:
     con = stdout_console
     doc = verdict.to_json()
@@ -22,7 +37,7 @@ def _render(verdict: Verdict) -> None:
             markup=False,
         )
         for leg, value in doc["proofs"].items():
-            con.print(f"  proof {leg}: {value}", markup=False)
+            con.print(f"  proof {leg}: {_proof(value)}", markup=False)
         if verdict.alive_because:
             con.print(f"  alive because {verdict.alive_because}", markup=False)
         con.print(
