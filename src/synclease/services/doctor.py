@@ -17,7 +17,6 @@ from synclease.adapters.lease_store import LeaseStore
 from synclease.adapters.ledger_store import LedgerStore
 from synclease.adapters.root import DaemonRoot
 from synclease.adapters.session_store import load_session
-from synclease.core import openmetrics
 from synclease.core.clock import Clock
 from synclease.core.constants import STALL_SECONDS
 from synclease.core.errors import BadInputError, SyncleaseError
@@ -96,7 +95,10 @@ def render(
 
 
 def metrics(root: DaemonRoot, found: Survey, clock: Clock, stall_seconds: float = STALL_SECONDS) -> str:
-    """The same view as :func:`render`, as OpenMetrics text (:mod:`synclease.core.openmetrics`)."""
+    """The same view as :func:`render`, as OpenMetrics text (:mod:`synclease.core.openmetrics`, imported
+    here: the JSON and human doctor never load it)."""
+    from synclease.core import openmetrics
+
     return openmetrics.render(view(root, found, clock, stall_seconds), version=__version__)
 
 
