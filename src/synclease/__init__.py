@@ -23,9 +23,9 @@ if TYPE_CHECKING:
     )
     from synclease.core.fleet import CleanupClass, IdentityRecord, SkipReason, Survey
     from synclease.core.outcomes import Failed, LeaseRemoved, Skipped, SweepResult, Swept
-    from synclease.services.ensure import EnsureResult
     from synclease.services.push import Pushed
     from synclease.services.reset import ResetResult
+    from synclease.services.reuse import EnsureResult
 
 #: Each public name and the module it lives in.
 _HOMES = {
@@ -34,7 +34,7 @@ _HOMES = {
     "enqueue_many": "synclease.api",
     "survey": "synclease.api",
     "reset": "synclease.api",
-    "EnsureResult": "synclease.services.ensure",
+    "EnsureResult": "synclease.services.reuse",
     "Pushed": "synclease.services.push",
     "ResetResult": "synclease.services.reset",
     "Survey": "synclease.core.fleet",

@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Any
 from synclease.core.actor import Actor
 from synclease.core.errors import BadInputError
 from synclease.services import context
-from synclease.services.ensure import EnsureResult
 from synclease.services.ensure import ensure as _ensure
+from synclease.services.reuse import EnsureResult
 
 if TYPE_CHECKING:
     from synclease.core.fleet import Survey

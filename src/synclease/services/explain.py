@@ -12,7 +12,7 @@ from synclease.core.explain import Reuse, Target, Verdict, explain_lease, explai
 from synclease.core.fleet import IdentityRecord, StaleLease, Survey
 from synclease.core.ledger import LedgerEvent
 from synclease.core.ledger_queries import for_instance, recent
-from synclease.services.ensure import reusable
+from synclease.services.reuse import reusable
 from synclease.services.singleton import live_singleton
 from synclease.services.survey import survey
 

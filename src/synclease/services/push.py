@@ -15,7 +15,8 @@ from synclease.core.actor import Actor
 from synclease.core.constants import RETIRE_REQUEST_TIMEOUT_SECONDS
 from synclease.core.record import record
 from synclease.services.context import Context
-from synclease.services.ensure import EnsureResult, ensure
+from synclease.services.ensure import ensure
+from synclease.services.reuse import EnsureResult
 
 
 @record

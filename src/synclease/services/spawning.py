@@ -16,8 +16,8 @@ from synclease.core.actor import Actor
 from synclease.core.clock import Clock
 from synclease.core.errors import DaemonStartError
 from synclease.core.lease import LeaseRecord, SingletonRecord
-from synclease.services.ensure import EnsureResult, reuse
 from synclease.services.retire import request_retire
+from synclease.services.reuse import EnsureResult, reuse
 from synclease.services.singleton import live_health, live_singleton
 
 DAEMON_MODULE = "synclease.daemons.sync"
