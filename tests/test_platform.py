@@ -16,8 +16,9 @@ from pathlib import Path
 import pytest
 
 import synclease
+from synclease import UnsupportedPlatformError
 from synclease.cli import main as cli_main
-from synclease.core.errors import EXIT_USAGE, UnsupportedPlatformError
+from synclease.core.errors import EXIT_USAGE
 from synclease.daemons.dashboard import __main__ as dashboard_main
 from synclease.daemons.sync import __main__ as sync_main
 

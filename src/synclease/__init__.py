@@ -20,6 +20,7 @@ if TYPE_CHECKING:
         DaemonStartError,
         RootError,
         SyncleaseError,
+        UnsupportedPlatformError,
     )
     from synclease.core.fleet import CleanupClass, IdentityRecord, SkipReason, Survey
     from synclease.core.outcomes import Failed, LeaseRemoved, Skipped, SweepResult, Swept
@@ -51,6 +52,7 @@ _HOMES = {
     "RootError": "synclease.core.errors",
     "AlreadyRunningError": "synclease.core.errors",
     "DaemonStartError": "synclease.core.errors",
+    "UnsupportedPlatformError": "synclease.core.errors",
 }
 
 __all__ = [
@@ -71,6 +73,7 @@ __all__ = [
     "SweepResult",
     "Swept",
     "SyncleaseError",
+    "UnsupportedPlatformError",
     "__version__",
     "enqueue",
     "enqueue_many",
