@@ -7,6 +7,8 @@ lease. So:
 * accepted connections wait in one selector, costing a descriptor and no thread, until their first
   bytes arrive; at most :data:`MAX_PENDING` wait at once (the oldest is closed to admit a new one), and
   each is closed when :data:`REQUEST_DEADLINE_SECONDS` pass without a request;
+* a connection whose client hangs up before sending anything is closed right in the loop, never
+  handed to a handler (a flood of closed connections drains at an accept and a close each);
 * a connection with bytes to read goes to one of :data:`HANDLER_THREADS` handler threads, which must
   read the whole request within the same deadline (:class:`DeadlineReader`); when every thread is
   busy and :data:`MAX_QUEUED` requests wait, a new one is closed at once (shed, never queued forever);
@@ -85,11 +87,15 @@ def linger_close(sock: socket.socket) -> None:
 Serve = Callable[[socket.socket, float], None]
 
 
-def _has_bytes(conn: socket.socket) -> bool:
+def _peek(conn: socket.socket) -> bytes | None:
+    """The connection's first byte, left in place: ``b""`` when the client has already hung up (or
+    reset), None when it has sent nothing yet."""
     try:
-        return bool(conn.recv(1, socket.MSG_PEEK))
-    except (BlockingIOError, OSError):
-        return False
+        return conn.recv(1, socket.MSG_PEEK)
+    except BlockingIOError:
+        return None
+    except OSError:
+        return b""
 
 
 class Listener:
@@ -175,22 +181,31 @@ class Listener:
                 return True
             except OSError as exc:
                 return exc.errno not in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
+            conn.setblocking(False)
+            first = _peek(conn)
+            if first == b"":
+                # The client hung up before it was accepted (a flood of closed connections drains
+                # here, at the cost of an accept and a close each, never a handler's turn).
+                with contextlib.suppress(OSError):
+                    conn.close()
+                continue
+            if first:
+                # It already sent its request: serve it now rather than let newer idle ones evict it.
+                self._dispatch(conn, time.monotonic() + REQUEST_DEADLINE_SECONDS)
+                continue
             if len(self._pending) >= self._max_pending:
                 oldest = next(iter(self._pending))
                 self._drop(selector, oldest)
-            conn.setblocking(False)
             self._pending[conn] = time.monotonic() + REQUEST_DEADLINE_SECONDS
-            if _has_bytes(conn):
-                # It already sent its request: serve it now rather than let newer idle ones evict it.
-                self._pending.pop(conn)
-                self._dispatch(conn, time.monotonic() + REQUEST_DEADLINE_SECONDS)
-                continue
             selector.register(conn, selectors.EVENT_READ, "conn")
         return True
 
     def _ready(self, selector: selectors.BaseSelector, conn: socket.socket) -> None:
         if conn not in self._pending:
             return  # dropped earlier in this same round (evicted to admit a newer one)
+        if _peek(conn) == b"":
+            self._drop(selector, conn)  # it hung up without a request: nothing to serve
+            return
         deadline = self._pending.pop(conn)
         selector.unregister(conn)
         self._dispatch(conn, deadline)
