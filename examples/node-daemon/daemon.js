@@ -3,7 +3,11 @@
 // Clause ids (L1.*) are those of protocol/lease-v1.md.
 //
 //   SYNCLEASE_HOME=<root> [SYNCLEASE_PORT_RANGE=LO-HI] node daemon.js [--heartbeat S] [--ttl S]
-//       [--idle S] [--package-version V] [--stop-renewing-after S]
+//       [--idle S] [--package-version V] [--managed] [--stop-renewing-after S]
+//
+// --managed: someone else (an `ensure`) records the singleton; this daemon does not record itself
+// (L1.SINGLETON.WRITER). --stop-renewing-after S is a test switch: after S seconds the lease is no
+// longer renewed (it goes stale) while health, control, supersession and idleness keep working.
 'use strict';
 
 const crypto = require('crypto');
@@ -21,10 +25,11 @@ function fail(message, code) {
 }
 
 function options(argv) {
-  const opts = { heartbeat: 2, ttl: null, idle: 900, version: '0.1.0', stopRenewingAfter: null };
+  const opts = { heartbeat: 2, ttl: null, idle: 900, version: '0.1.0', stopRenewingAfter: null, managed: false };
   const names = { '--heartbeat': 'heartbeat', '--ttl': 'ttl', '--idle': 'idle', '--stop-renewing-after': 'stopRenewingAfter' };
   for (let i = 0; i < argv.length; i += 2) {
     const value = argv[i + 1];
+    if (argv[i] === '--managed') { opts.managed = true; i -= 1; continue; }
     if (argv[i] === '--package-version' && value) opts.version = value;
     else if (names[argv[i]] && Number(value) > 0) opts[names[argv[i]]] = Number(value);
     else fail(`bad argument ${argv[i]}; see the usage at the top of daemon.js`, 2);
@@ -63,10 +68,13 @@ function listen(server, [lo, hi]) {
     const attempt = (port) => {
       if (port > hi) return resolve(null);
       server.once('error', () => attempt(port + 1));
-      server.listen({ port, host: '127.0.0.1', exclusive: true }, () => {
+      // The port actually bound, from the socket: a callback of an earlier, failed attempt may also fire.
+      server.once('listening', () => {
         server.removeAllListeners('error');
-        resolve(port);
+        server.removeAllListeners('listening');
+        resolve(server.address().port);
       });
+      server.listen({ port, host: '127.0.0.1', exclusive: true });
     };
     attempt(lo);
   });
@@ -158,8 +166,11 @@ async function main() {
     return true;
   }
 
-  // L1.SINGLETON.WRITER: a daemon started by itself records itself.
-  await underSingletonLock(() => {
+  // L1.SINGLETON.WRITER: a daemon started by itself records itself; a managed one only notes the
+  // generation it started under.
+  const current = readRecord(singletonPath, 'synclease.singleton');
+  state.known = current && current.family === FAMILY ? current.generation : 0;
+  if (!opts.managed) await underSingletonLock(() => {
     const current = readRecord(singletonPath, 'synclease.singleton');
     const generation = Math.max(current && current.family === FAMILY ? current.generation + 1 : 1, Date.now());
     atomicWrite(singletonPath, {
@@ -177,8 +188,12 @@ async function main() {
     return doc && doc.instance_id === instanceId && doc.token === token && doc.pid === process.pid;
   }
 
+  function stalled() {
+    return opts.stopRenewingAfter !== null && performance.now() - startedMono > opts.stopRenewingAfter * 1000;
+  }
+
   function renew() {
-    if (opts.stopRenewingAfter && performance.now() - startedMono > opts.stopRenewingAfter * 1000) return;
+    if (stalled()) return;
     if (!ours(readRecord(leasePath, 'synclease.lease'))) { // L1.DAEMON.REVOKED
       state.revoked = true;
       return retire('lease_revoked');
@@ -207,7 +222,7 @@ async function main() {
     if (retiring) return retiring;
     state.phase = 'draining';
     retiring = (async () => {
-      if (!state.revoked) { lease.state = 'draining'; lease.renewed_at = wireTime(Date.now()); atomicWrite(leasePath, lease); }
+      if (!state.revoked && !stalled()) { lease.state = 'draining'; lease.renewed_at = wireTime(Date.now()); atomicWrite(leasePath, lease); }
       while (state.inFlight) await new Promise((r) => setTimeout(r, 50));
       await underSingletonLock(() => {
         const record = readRecord(singletonPath, 'synclease.singleton');

@@ -93,7 +93,9 @@ class RetireSeen:
     skipped: str | None = None
     status: int | None = None
     in_flight_at_start: bool = False
-    exited_in_flight: bool = False
+    #: Self-reports that answered after the request, and whether one of them still said in_flight.
+    answered_after: int = 0
+    seen_working_after: bool = False
     lease_gone: bool = False
     process_gone: bool = False
     port_closed: bool = False
@@ -294,9 +296,11 @@ def _drain(obs: Observation) -> Verdict:
         return _NOT_RETIRING
     if not seen.in_flight_at_start:
         return Status.NA, "no work in flight when retirement was asked"
-    if seen.exited_in_flight:
-        return Status.FAIL, "the process exited while its last self-report said in_flight"
-    return Status.PASS, "stayed until in_flight was false"
+    if seen.seen_working_after:
+        return Status.PASS, "kept serving while in_flight after the request, then retired"
+    if seen.answered_after:
+        return Status.NA, "its work ended before the first self-report after the request"
+    return Status.FAIL, "stopped answering at once although its last self-report said in_flight"
 
 
 _RULES: dict[str, Callable[[Observation], Verdict]] = {

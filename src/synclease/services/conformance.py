@@ -172,7 +172,7 @@ def await_gone(
     Time the daemon reports work in flight extends the deadline (at most :data:`MAX_DRAIN_SECONDS`)."""
     assert located.root is not None
     path = DaemonRoot(located.root).lease_path(lease.instance_id, located.family)
-    working = busy
+    working = False
     seen = RetireSeen(mode, in_flight_at_start=busy, deadline=base)
     started, drained = clock.monotonic(), 0.0
     while True:
@@ -181,11 +181,9 @@ def await_gone(
         process_gone = _gone(lease.pid, lease.start)
         sockets, _ = listening_sockets(lease.port)
         port_closed = not any(s.pid == lease.pid for s in sockets)
-        exited_in_flight = seen.exited_in_flight or (process_gone and working)
         elapsed = tick - started
         seen = replace(
             seen,
-            exited_in_flight=exited_in_flight,
             lease_gone=lease_gone,
             process_gone=process_gone,
             port_closed=port_closed,
@@ -197,6 +195,11 @@ def await_gone(
         if not process_gone:
             _, report = _health(lease.port, 0.3)
             working = bool(report and report.work_in_flight)
+            seen = replace(
+                seen,
+                answered_after=seen.answered_after + (report is not None),
+                seen_working_after=seen.seen_working_after or working,
+            )
         clock.sleep(POLL_SECONDS)
         if working:
             drained = min(MAX_DRAIN_SECONDS, drained + clock.monotonic() - tick)
