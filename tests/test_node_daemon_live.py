@@ -108,7 +108,9 @@ def test_health_of_the_node_daemon_validates_against_the_schema(sandbox: Sandbox
     assert health_problems(document, "sync") == ()
 
 
-def test_auth_doctor_classifies_it_like_one_of_ours_and_sync_start_reuses_it(sandbox: Sandbox) -> None:
+def test_doctor_classifies_it_like_ours_start_reuses_it_reset_spares_it_stop_retires_it(
+    sandbox: Sandbox,
+) -> None:
     proc, lease = start_node(sandbox)
     doc = doctor(sandbox)
     daemon = doc["daemon"]
@@ -118,6 +120,11 @@ def test_auth_doctor_classifies_it_like_one_of_ours_and_sync_start_reuses_it(san
     assert doc["orphans"] == []
     started = sandbox.cli_json("sync", "start")
     assert started["reused"] and started["pid"] == proc.pid and started["port"] == lease["port"]
+    result = doctor(sandbox, "--reset")["reset_result"]
+    assert result["swept"] == [] and result["failed"] == [] and pid_alive(proc.pid)  # renewing: untouched
+    stopped = sandbox.cli_json("sync", "stop")
+    assert stopped["stopped"] and stopped["cleanup_path"] == "http_retire" and stopped["pid"] == proc.pid
+    assert proc.wait(timeout=10) == 0 and sandbox.leases() == []
 
 
 def test_reset_sweeps_it_when_stale_and_never_while_it_renews(sandbox_factory: Any) -> None:
