@@ -9,7 +9,9 @@ import typer
 
 SYNC_HELP = "Run and manage the sync daemon."
 AUTH_HELP = "Auth session and the doctor."
+PROTOCOL_HELP = "Check a daemon against the lease protocol (protocol/lease-v1.md)."
 sync_app = typer.Typer(help=SYNC_HELP, no_args_is_help=True)
+protocol_app = typer.Typer(help=PROTOCOL_HELP, no_args_is_help=True)
 auth_app = typer.Typer(help=AUTH_HELP, no_args_is_help=True)
 
 JSON_OPTION = typer.Option(False, "--json", help="Print exactly one JSON document on stdout.")
@@ -156,6 +158,31 @@ def sync_history(
     return cmd.run(as_json, limit, instance)
 
 
+@protocol_app.command("check")
+def protocol_check(
+    *,
+    port: int | None = typer.Option(None, "--port", help="The daemon's loopback port."),
+    root: str | None = typer.Option(None, "--root", help="Or: its daemon root (the singleton it records)."),
+    family: str = typer.Option("sync", "--family", help="With --root: the daemon family."),
+    retire: bool = typer.Option(False, "--retire", help="Also check retirement: this retires the daemon."),
+    retire_by: str = typer.Option("request", "--retire-by", help="With --retire: request or superseded."),
+    watch: float = typer.Option(30.0, "--watch", help="Watch the lease at most this long (at most one TTL)."),
+    as_json: bool = JSON_OPTION,
+) -> int:
+    """Judge one live daemon clause by clause (exit 0 iff no clause fails, 2 for bad input)."""
+    from synclease.cli import protocol_check as cmd
+
+    return cmd.run(
+        port=port,
+        root=root,
+        family=family,
+        retire=retire,
+        retire_by=retire_by,
+        watch_seconds=watch,
+        as_json=as_json,
+    )
+
+
 def explain(
     target: str = typer.Argument(..., help="A port, a PID, or the start of an instance id."),
     as_json: bool = JSON_OPTION,
@@ -178,7 +205,7 @@ def dashboard(
     return cmd.run(project, port_hint, stop, as_json)
 
 
-GROUPS = ("sync", "auth", "dashboard", "explain")
+GROUPS = ("sync", "auth", "dashboard", "explain", "protocol")
 
 
 def _narrowed(group: typer.Typer, help_text: str, sub: str | None) -> typer.Typer:
@@ -205,6 +232,8 @@ def register(app: typer.Typer, words: list[str] | None = None) -> None:
             app.add_typer(_narrowed(sync_app, SYNC_HELP, sub if only else None), name="sync")
         elif name == "auth":
             app.add_typer(_narrowed(auth_app, AUTH_HELP, sub if only else None), name="auth")
+        elif name == "protocol":
+            app.add_typer(_narrowed(protocol_app, PROTOCOL_HELP, sub if only else None), name="protocol")
         elif name == "dashboard":
             app.command("dashboard")(dashboard)
         else:
