@@ -23,7 +23,6 @@ until a ``NLMSG_DONE`` (3); ``NLMSG_ERROR`` (2) carries a negative errno in its 
 
 from __future__ import annotations
 
-import ipaddress
 import re
 import struct
 from collections.abc import Iterable, Mapping
@@ -44,6 +43,7 @@ NLM_F_MULTI = 0x2
 _HEADER = struct.Struct("=IHHII")
 _REQUEST = struct.Struct("=BBBxI48x")
 _MESSAGE = struct.Struct("=BBBB2s2s16s16sI8sIIIII")
+_V4_MAPPED = bytes(10) + b"\xff\xff"
 _SOCKET_LINK = re.compile(r"socket:\[(\d+)\]\Z")
 
 #: Listening addresses a connection to 127.0.0.1 can reach, best first: a specific loopback bind wins
@@ -85,11 +85,16 @@ def listen_request(family: int, seq: int) -> bytes:
 
 
 def _address(family: int, raw: bytes) -> str:
+    """The local address as text: dotted IPv4; IPv6 as ``::`` (any), ``::ffff:a.b.c.d`` (v4-mapped)
+    or eight full hex groups (no ``ipaddress`` import: it costs ~1.5 ms of every CLI start)."""
     if family == AF_INET:
-        return str(ipaddress.IPv4Address(raw[:4]))
-    address = ipaddress.IPv6Address(raw[:16])
-    mapped = address.ipv4_mapped
-    return f"::ffff:{mapped}" if mapped is not None else str(address)
+        return ".".join(str(b) for b in raw[:4])
+    raw = raw[:16]
+    if not any(raw):
+        return "::"
+    if raw[:12] == _V4_MAPPED:
+        return "::ffff:" + ".".join(str(b) for b in raw[12:16])
+    return ":".join(raw[i : i + 2].hex() for i in range(0, 16, 2))
 
 
 def parse_dump(data: bytes) -> tuple[list[KernelSocket], bool]:
