@@ -95,7 +95,9 @@ class Resolver:
             held = self._held(pid)
             if held is None or not inodes <= held:
                 continue
-            uid = self._facts.setdefault(pid, process.facts(pid)).uid
+            if pid not in self._facts:
+                self._facts[pid] = process.facts(pid)
+            uid = self._facts[pid].uid
             if uid is not None and uids == {uid}:
                 proven.append(pid)
             else:
