@@ -452,3 +452,10 @@ def test_a_socket_passed_to_another_process_is_identity_mismatch(
     doc = json.loads(sandbox.cli("auth", "doctor", "--json", env={"SYNCLEASE_FAILPOINTS": failpoints}).stdout)
     row = next(r for r in doc["orphans"] if r["port"] == port)
     assert (row["pid"], row["skip_reason"]) == (holder.pid, "identity_mismatch")
+
+
+@linux_only
+def test_own_rss_from_proc_agrees_with_psutil() -> None:
+    mine = process.own_rss_mb()
+    theirs = psutil.Process(os.getpid()).memory_info().rss / (1024 * 1024)
+    assert mine is not None and abs(mine - theirs) < 1.0

@@ -85,7 +85,11 @@ def own_start_time() -> float:
 
 
 def own_rss_mb() -> float | None:
-    """This process's resident memory in MiB, or None when it cannot be read."""
+    """This process's resident memory in MiB, or None when it cannot be read (``/proc`` on Linux: a
+    daemon need not load psutil for it)."""
+    if procfs.available():
+        rss = procfs.own_rss_bytes()
+        return None if rss is None else float(rss) / (1024 * 1024)
     import psutil
 
     try:

@@ -107,6 +107,15 @@ def facts(pid: int) -> ProcessFacts:
     return ProcessFacts(True, created, ticks, boot_id(), _effective_uid(pid))
 
 
+def own_rss_bytes() -> int | None:
+    """This process's resident set size (``/proc/self/statm``, resident pages), None if unreadable."""
+    try:
+        with open(f"{PROC}/self/statm", "rb") as handle:
+            return int(handle.read(256).split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, IndexError, ValueError):
+        return None
+
+
 def socket_inodes(pid: int) -> frozenset[int] | None:
     """The socket inodes in ``pid``'s own descriptor table; empty when it has gone, None when we may
     not look (another user's process)."""
