@@ -70,7 +70,6 @@ class Resolver:
         self.read = read
         self.walked = False
         self._facts: dict[int, ProcessFacts] = {}
-        self._inodes: dict[int, frozenset[int] | None] = {}
         self._walk_error: str | None = None
 
     @property
@@ -80,11 +79,6 @@ class Resolver:
     def _fill(self, port: int, pid: int) -> Listener:
         return process.with_facts(Listener(port, pid), self._facts)
 
-    def _held(self, pid: int) -> frozenset[int] | None:
-        if pid not in self._inodes:
-            self._inodes[pid] = procfs.socket_inodes(pid)
-        return self._inodes[pid]
-
     def _prove(self, socks: tuple[KernelSocket, ...], claims: Collection[int]) -> tuple[list[int], bool]:
         """The claimed PIDs proven to hold ``socks``, and whether one held them under another uid."""
         inodes = {s.inode for s in socks}
@@ -92,8 +86,7 @@ class Resolver:
         proven: list[int] = []
         foreign = False
         for pid in sorted({p for p in claims if p > 0}):
-            held = self._held(pid)
-            if held is None or not inodes <= held:
+            if not procfs.holds_sockets(pid, inodes):
                 continue
             if pid not in self._facts:
                 self._facts[pid] = process.facts(pid)

@@ -137,6 +137,29 @@ def socket_inodes(pid: int) -> frozenset[int] | None:
     return frozenset(found)
 
 
+def holds_sockets(pid: int, inodes: Collection[int]) -> bool | None:
+    """Whether ``pid``'s own descriptor table holds every socket of ``inodes`` (None: we may not look).
+    Stops reading at the last one found: a daemon's listening socket is among its first descriptors."""
+    base = f"{PROC}/{pid}/fd"
+    try:
+        names = os.listdir(base)
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    except OSError:
+        return None
+    missing = set(inodes)
+    for name in sorted(names, key=lambda n: int(n) if n.isdigit() else 0):
+        try:
+            inode = socket_inode(os.readlink(f"{base}/{name}"))
+        except OSError:  # closed meanwhile
+            continue
+        if inode is not None:
+            missing.discard(inode)
+            if not missing:
+                return True
+    return False
+
+
 def socket_owners(inodes: Collection[int]) -> tuple[dict[int, set[int]], bool]:
     """The full process walk: inode -> every PID whose descriptor table holds it, and whether every
     process could be read (False: some were another user's, so an inode's holders may be incomplete).
