@@ -459,3 +459,31 @@ def test_own_rss_from_proc_agrees_with_psutil() -> None:
     mine = process.own_rss_mb()
     theirs = psutil.Process(os.getpid()).memory_info().rss / (1024 * 1024)
     assert mine is not None and abs(mine - theirs) < 1.0
+
+
+@linux_only
+@pytest.mark.live
+def test_one_socket_held_by_two_claimed_processes_leaves_the_pid_unknown() -> None:
+    """Both claims hold the inode (passed by SCM_RIGHTS, and kept here): ambiguous, as psutil made it."""
+    port = free_ports(1)[0]
+    parent, child = socket.socketpair()
+    holder = None
+    try:
+        with parent, child, socket.create_server(("127.0.0.1", port)) as listening:
+            holder = subprocess.Popen(
+                [sys.executable, "-c", SERVE_PASSED, str(child.fileno()), "{}"],
+                pass_fds=(child.fileno(),),
+                stdin=subprocess.DEVNULL,
+            )
+            socket.send_fds(parent, [b"x"], [listening.fileno()])
+            parent.settimeout(10)
+            assert parent.recv(5) == b"ready"
+            resolver = listeners.Resolver(listeners.read_table(range(port, port + 1)))
+            table = resolver.resolve({port: listeners.Want((os.getpid(), holder.pid))})
+            assert table[port] == Listener(port) and not resolver.walked
+            alone = listeners.Resolver(listeners.read_table(range(port, port + 1)))
+            assert alone.resolve({port: listeners.Want((holder.pid,))})[port].pid == holder.pid  # type: ignore[union-attr]
+    finally:
+        if holder is not None:
+            holder.kill()
+            holder.wait()
