@@ -63,8 +63,8 @@ def read_table(ports: range) -> TableRead:
 
 
 class Resolver:
-    """Resolves the listeners of one scan; facts and descriptor tables are read once per PID, and the
-    process walk runs at most once."""
+    """Resolves the listeners of one scan: a PID's facts are read once, and the process walk runs at
+    most once, for every listener that needs it together."""
 
     def __init__(self, read: TableRead) -> None:
         self.read = read
