@@ -16,13 +16,10 @@ from typing import Any
 import psutil
 import pytest
 
+from synclease.adapters import procfs
+from synclease.adapters.listeners import listener_table, read_listener_table
 from synclease.adapters.probe import fetch_health, scan, tcp_gate
-from synclease.adapters.process import (
-    build_listener_table,
-    listener_table,
-    own_start_time,
-    read_listener_table,
-)
+from synclease.adapters.process import build_listener_table, own_start_time
 from synclease.core.fleet import Listener
 from synclease.core.health import parse_health
 from synclease.core.identity import same_start
@@ -30,8 +27,8 @@ from tests.clocks import FakeClock
 from tests.conftest import GENERAL_PORTS
 from tests.neighbours import Reply, ReplyServer, silent_listener
 
-#: The top ten ports of this run's test range (only their free ones are bound).
-TEST_PORTS = range(GENERAL_PORTS.stop - 10, GENERAL_PORTS.stop)
+#: The top ten ports of this run's test range, or all of a narrower one (only their free ones are bound).
+TEST_PORTS = range(max(GENERAL_PORTS.start, GENERAL_PORTS.stop - 10), GENERAL_PORTS.stop)
 
 
 def health_doc(port: int) -> dict[str, Any]:
@@ -111,20 +108,23 @@ def test_listener_table_maps_our_ports_to_this_process(servers: Servers) -> None
 def test_listener_table_without_start_time_when_the_process_is_unreadable(
     servers: Servers, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def denied(self: psutil.Process) -> float:
-        raise psutil.AccessDenied(self.pid)
+    def denied(pid: int) -> list[bytes] | None:
+        raise PermissionError(pid)
 
-    monkeypatch.setattr(psutil.Process, "create_time", denied)
+    monkeypatch.setattr(procfs, "_stat_fields", denied)
     entry = listener_table(TEST_PORTS)[servers.http_port]
     assert (entry.pid, entry.pid_start_time) == (os.getpid(), None)
 
 
-def test_listener_table_access_denied_is_data(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_listener_table_access_denied_is_data(servers: Servers, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without the kernel table (as on macOS) the one walk is psutil's, and its refusal is data."""
+
     def denied(kind: str = "inet") -> list[Any]:
         raise psutil.AccessDenied()
 
+    monkeypatch.setenv("SYNCLEASE_FAILPOINTS", "no_kernel_table")
     monkeypatch.setattr(psutil, "net_connections", denied)
-    assert read_listener_table(TEST_PORTS) == ({}, "access_denied")
+    assert read_listener_table(TEST_PORTS, {servers.http_port: [1]}) == ({}, "access_denied")
     assert listener_table(TEST_PORTS) == {}
 
 
@@ -210,7 +210,7 @@ def test_scan_observes_each_listener_once(servers: Servers) -> None:
     by_port = {obs.port: obs for obs in result.observations}
     assert result.ports_scanned == len(TEST_PORTS)
     assert result.duration_ms == pytest.approx(37.5)
-    assert result.timings() == {"ports_scanned": 10, "duration_ms": 37.5}
+    assert result.timings() == {"ports_scanned": len(TEST_PORTS), "duration_ms": 37.5}
     assert [obs.port for obs in result.observations] == sorted(by_port)
     assert servers.free_port not in by_port
 
@@ -219,20 +219,26 @@ def test_scan_observes_each_listener_once(servers: Servers) -> None:
     assert served.health is not None and served.health.sync_like
 
     silent = by_port[servers.raw_port]
-    assert silent.listener.pid == os.getpid()
+    assert silent.listener.pid is None  # nothing claims it and it speaks no family: not worth the walk
     assert (silent.health, silent.health_error) == (None, "timeout")
+    claimed = scan(TEST_PORTS, health_timeout=0.2, claimed_pids={servers.raw_port: [os.getpid()]})
+    assert {obs.port: obs.listener.pid for obs in claimed.observations}[servers.raw_port] == os.getpid()
 
 
-def test_scan_falls_back_to_claimed_pids_when_the_table_is_denied(
+def test_scan_without_the_kernel_table_proves_claimed_pids_one_by_one(
     servers: Servers, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """The per-PID path (macOS's primary one), forced on Linux: each claim is proven by that PID's own
+    connections, and the whole-host table is never asked when every listener is claimed."""
+
     def denied(kind: str = "inet") -> list[Any]:
         raise psutil.AccessDenied()
 
+    monkeypatch.setenv("SYNCLEASE_FAILPOINTS", "no_kernel_table")
     monkeypatch.setattr(psutil, "net_connections", denied)
     result = scan(TEST_PORTS, health_timeout=0.2, claimed_pids={servers.raw_port: [os.getpid(), 1]})
     by_port = {obs.port: obs for obs in result.observations}
-    assert result.listener_table_error == "access_denied"
+    assert result.listener_table_error is None
     assert by_port[servers.http_port].listener.pid == os.getpid()  # claimed by its self-report
     assert by_port[servers.raw_port].listener.pid == os.getpid()  # claimed by a lease
 
@@ -243,6 +249,7 @@ def test_scan_with_unverifiable_claims_leaves_the_pid_unknown(
     def denied(kind: str = "inet") -> list[Any]:
         raise psutil.AccessDenied()
 
+    monkeypatch.setenv("SYNCLEASE_FAILPOINTS", "no_kernel_table")
     monkeypatch.setattr(psutil, "net_connections", denied)
     servers.answer(health_doc(servers.http_port) | {"pid": 1})  # a claim the kernel does not back
     result = scan(TEST_PORTS, health_timeout=0.2)

@@ -463,14 +463,23 @@ def test_third_party_listeners_survive_reset_and_force(sandbox: Sandbox) -> None
         raw.pid: "third_party",
     }
 
+    # A listener nothing claims and that speaks no family is third_party whoever holds it: its owner
+    # is not looked up (no process walk, ADR 0014); one that speaks a family is.
+    shown = {
+        sandbox.ports[-1]: (None, "third_party"),
+        sandbox.ports[-2]: (None, "third_party"),
+        sandbox.ports[-3]: (dashboard.pid, "other_family"),
+        sandbox.ports[-4]: (None, "third_party"),
+    }
+
     doc = doctor(sandbox)
     assert doc["orphans"] == []
-    assert {i["pid"]: i["skip_reason"] for i in doc["ignored"]} == expected
+    assert {i["port"]: (i["pid"], i["skip_reason"]) for i in doc["ignored"]} == shown
     for args in (("--reset",), ("--reset", "--force")):
         result = doctor(sandbox, *args)["reset_result"]
         assert result["swept"] == [] and result["failed"] == []
-        assert {s["pid"]: (s["cleanup_class"], s["skip_reason"]) for s in result["skipped"]} == {
-            pid: ("never_touch", reason) for pid, reason in expected.items()
+        assert {s["port"]: (s["cleanup_class"], s["pid"], s["skip_reason"]) for s in result["skipped"]} == {
+            port: ("never_touch", pid, reason) for port, (pid, reason) in shown.items()
         }
         assert all(proc.poll() is None for proc in (web, api, dashboard, raw))
         assert set(sandbox.listeners().values()) == set(expected)
@@ -608,12 +617,16 @@ def test_reset_spares_operator_required_force_cleans_them_never_touch_survives_b
         }
         doc = doctor(box, others=(theirs,))
         assert {o["pid"]: o["skip_reason"] for o in doc["orphans"]} == {**manual, stale.pid: None}
-        assert {i["pid"]: i["skip_reason"] for i in doc["ignored"]} == never
+        unowned = {top[0]: (None, "third_party"), top[1]: (None, "third_party")}  # no walk for them
+        assert {i["port"]: (i["pid"], i["skip_reason"]) for i in doc["ignored"]} == unowned
         assert doc["daemon"]["pid"] == new["pid"]
 
         kept = doctor(box, "--reset", others=(theirs,))["reset_result"]
         assert [(s["pid"], s["cleanup_path"]) for s in kept["swept"]] == [(stale.pid, "terminate")]
-        assert {s["pid"]: s["skip_reason"] for s in kept["skipped"]} == {**manual, **never}
+        assert {s["pid"]: s["skip_reason"] for s in kept["skipped"] if s["pid"] is not None} == manual
+        assert {
+            s["port"]: (s["pid"], s["skip_reason"]) for s in kept["skipped"] if s["pid"] is None
+        } == unowned
         assert kept["failed"] == []
         assert all(pid_alive(pid) for pid in [*manual, *never, new["pid"]])
         human = box.cli("auth", "doctor", "--reset")
@@ -627,7 +640,7 @@ def test_reset_spares_operator_required_force_cleans_them_never_touch_survives_b
         assert {pid: reason for pid, (reason, _) in swept.items()} == manual
         assert swept[wedged.pid][1] == "kill" and swept[legacy.pid][1] == "terminate"
         assert swept[foreign.pid][1] == "terminate"
-        assert {s["pid"] for s in forced["skipped"]} == set(never)
+        assert {(s["port"], s["pid"]) for s in forced["skipped"]} == {(top[0], None), (top[1], None)}
         for pid in manual:
             wait_for(lambda pid=pid: not pid_alive(pid))
     assert all(proc.poll() is None for proc in (web, raw))

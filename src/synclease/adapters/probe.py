@@ -1,6 +1,6 @@
 """The probe: what listens on a family's ports, which process holds each, and what it says of itself.
 
-A scan reads the OS listener table once (:mod:`.process`, on one helper thread) while it asks every
+A scan reads the kernel's listener table once (:mod:`.listeners`, on one helper thread) while it asks every
 port at once, on one ``poll`` (:func:`.http_client.exchange`): a short TCP connect (the gate) and, on
 that connection, ``GET /api/health``, within one hard deadline. Nothing here raises for an odd, slow,
 hostile or vanished listener, and nothing here signals or writes anything: every failure is data on
@@ -13,12 +13,12 @@ import threading
 from collections.abc import Collection, Mapping
 from typing import Any
 
-from synclease.adapters import http_client, process
+from synclease.adapters import http_client, listeners
 from synclease.adapters.clock import SYSTEM_CLOCK
 from synclease.core.clock import Clock
 from synclease.core.constants import FAMILY_RANGES, HEALTH_TIMEOUT_SECONDS, SYNC
 from synclease.core.fleet import Listener, Observation, ScanResult
-from synclease.core.health import parse_health
+from synclease.core.health import HealthReport, parse_health
 from synclease.core.record import record
 
 HEALTH_PATH = "/api/health"
@@ -72,35 +72,49 @@ def _probe_all(ports: range, gate_timeout: float, health_timeout: float) -> list
     return probes
 
 
-def _read_table_aside(ports: range) -> tuple[threading.Thread, list[tuple[dict[int, Listener], str | None]]]:
-    """Read the OS listener table on a helper thread (it walks every process's descriptors while the
-    probes wait on the network); join the thread, then take the one result."""
-    result: list[tuple[dict[int, Listener], str | None]] = []
+def _read_table_aside(ports: range) -> tuple[threading.Thread, list[listeners.TableRead]]:
+    """Read the kernel's listener table on a helper thread while the probes wait on the network (the
+    ``/proc/net`` fallback takes a few ms); join the thread, then take the one result."""
+    result: list[listeners.TableRead] = []
 
     def read() -> None:
         try:
-            result.append(process.read_listener_table(ports))
+            result.append(listeners.read_table(ports))
         except Exception as exc:  # the table is evidence; its absence is data, never a crash
-            result.append(({}, f"unreadable:{type(exc).__name__}"))
+            result.append(
+                listeners.TableRead({}, listeners.SOURCE_PER_PID, f"unreadable:{type(exc).__name__}")
+            )
 
     reader = threading.Thread(target=read, name="synclease-listeners", daemon=True)
     reader.start()
     return reader, result
 
 
-def _observe(
-    probe: _Probe, table: Mapping[int, Listener], table_error: str | None, claimed: Collection[int]
-) -> Observation | None:
-    listener = table.get(probe.port)
-    if listener is None and not probe.connected:
-        return None
+def _want(probe: _Probe, claimed: Collection[int]) -> tuple[listeners.Want, HealthReport | None]:
+    """The PIDs that claim a port (leases, the singleton record, its own self-report) and whether a
+    finding needs its owner if none of them is proven: when claimed, or when it speaks a family."""
     health = parse_health(probe.document)
-    if listener is None:
-        listener = Listener(probe.port)
-        candidates = set(claimed) | ({health.pid} if health is not None and health.pid is not None else set())
-        if table_error is not None and candidates:
-            listener = process.verify_listener(probe.port, candidates)
-    return Observation(listener, health, probe.error)
+    claims = set(claimed)
+    if health is not None and health.pid is not None:
+        claims.add(health.pid)
+    speaks = health is not None and (health.sync_like or health.family is not None)
+    return listeners.Want(tuple(sorted(claims)), bool(claims) or speaks), health
+
+
+def _observe_all(
+    probes: list[_Probe], read: listeners.TableRead, claimed: Mapping[int, Collection[int]]
+) -> tuple[list[Observation], str | None]:
+    wants = {p.port: _want(p, claimed.get(p.port, ())) for p in probes}
+    ports = [p.port for p in probes if p.connected or p.port in read.sockets]
+    resolver = listeners.Resolver(read)
+    table = resolver.resolve({port: wants[port][0] for port in ports})
+    observations = []
+    for probe in probes:
+        if probe.port not in table:
+            continue
+        listener = table[probe.port] or Listener(probe.port)
+        observations.append(Observation(listener, wants[probe.port][1], probe.error))
+    return observations, resolver.error
 
 
 def _check_ports(ports: range, family: str) -> None:
@@ -120,19 +134,17 @@ def scan(
 ) -> ScanResult:
     """Probe every port of ``ports`` (inside ``family``'s range, else ValueError) at once.
 
-    ``claimed_pids`` (port → PIDs that leases name) only serve the fallback when the OS table is
-    unreadable: a claimed PID counts when the kernel lists the socket among that process's own.
+    ``claimed_pids`` (port → PIDs that leases or the singleton record name) and each self-report's PID
+    are the claims a listener's PID is proven from (:mod:`.listeners`).
     """
     _check_ports(ports, family)
     started = clock.monotonic()
-    claimed = claimed_pids or {}
     reader, table_read = _read_table_aside(ports)
     probes = _probe_all(ports, gate_timeout, health_timeout)
     reader.join()
-    table, table_error = table_read[0]
-    observations = [_observe(p, table, table_error, claimed.get(p.port, ())) for p in probes]
+    observations, table_error = _observe_all(probes, table_read[0], claimed_pids or {})
     return ScanResult(
-        observations=tuple(obs for obs in observations if obs is not None),
+        observations=tuple(observations),
         ports_scanned=len(ports),
         duration_ms=(clock.monotonic() - started) * 1000.0,
         listener_table_error=table_error,

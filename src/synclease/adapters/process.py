@@ -1,7 +1,13 @@
 """The one process-identity interface: what the OS says of a PID, which PID listens on a port, and
 how to signal a process so that the signal reaches the process we checked and no other.
 
-The platform variant is chosen once (:func:`processes`), the way ``filelock`` picks its lock class:
+Which PID listens (ADR 0014): on Linux the kernel's own table (:mod:`.kernel_table`: sock_diag, else
+``/proc/net/tcp{,6}``) gives each listening socket's port, uid and inode, and a PID is proven from
+its own descriptor table (:mod:`.listeners`); without that table (macOS, or the ``no_kernel_table``
+failpoint) each claimed PID's own connections are asked (psutil). psutil is imported only off
+Linux's fast path.
+
+The signalling variant is chosen once (:func:`signaller`), the way ``filelock`` picks its lock class:
 with ``pidfd`` (Linux) a signal goes through a descriptor opened *before* the identity re-check, so
 the PID cannot be reused between check and kill; without it (other platforms, or the ``no_pidfd``
 failpoint that lets CI exercise this variant) the re-check and ``os.kill`` run back to back. The
@@ -13,51 +19,36 @@ from __future__ import annotations
 import functools
 import os
 import signal
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection
 from typing import Any
 
-import psutil
-
+from synclease.adapters import kernel_table, procfs
 from synclease.adapters.environment import failpoint
 from synclease.core.fleet import Listener
 from synclease.core.identity import ProcessFacts, StartStamp
+from synclease.core.sock_diag import REACHABLE_ADDRESSES
 
-#: Listening addresses a connection to 127.0.0.1 can reach, best first: a specific loopback bind wins
-#: over a wildcard one on the same port (that is what the kernel routes to).
-REACHABLE_ADDRESSES: Mapping[str, int] = {"127.0.0.1": 0, "::ffff:127.0.0.1": 0, "0.0.0.0": 1, "::": 1}
+__all__ = ["REACHABLE_ADDRESSES"]
 
 
 # --- what the OS says of one PID ----------------------------------------------------------------
 
 
-@functools.cache
 def boot_id() -> str | None:
     """This boot's id (Linux), else None."""
-    try:
-        with open("/proc/sys/kernel/random/boot_id", encoding="ascii") as handle:
-            return handle.read(64).strip() or None
-    except OSError:
-        return None
+    return procfs.boot_id()
 
 
 def start_ticks(pid: int) -> int | None:
     """The process's start in clock ticks since boot (Linux ``/proc/<pid>/stat`` field 22), else None.
 
     Unlike a wall-clock start time it does not move when the clock is stepped."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as handle:
-            raw = handle.read(4096)
-    except OSError:
-        return None
-    fields = raw[raw.rfind(b")") + 2 :].split()
-    try:
-        return int(fields[19])
-    except (IndexError, ValueError):
-        return None
+    return procfs.start_ticks(pid)
 
 
-def facts(pid: int) -> ProcessFacts:
-    """Exists (a zombie does not: it holds no lock and its PID is not yet reusable), start, uid."""
+def _psutil_facts(pid: int) -> ProcessFacts:
+    import psutil
+
     try:
         proc = psutil.Process(pid)
         if proc.status() == psutil.STATUS_ZOMBIE:
@@ -75,6 +66,13 @@ def facts(pid: int) -> ProcessFacts:
         return ProcessFacts(exists=True, start_time=None)
 
 
+def facts(pid: int) -> ProcessFacts:
+    """Exists (a zombie does not: it holds no lock and its PID is not yet reusable), start, uid.
+
+    From ``/proc`` on Linux (the same figures psutil derives), else from psutil."""
+    return procfs.facts(pid) if procfs.available() else _psutil_facts(pid)
+
+
 def own_start() -> StartStamp:
     """This process's start, as its own lease and self-report record it."""
     found = facts(os.getpid())
@@ -87,46 +85,61 @@ def own_start_time() -> float:
 
 
 def own_rss_mb() -> float | None:
-    """This process's resident memory in MiB, or None when it cannot be read."""
+    """This process's resident memory in MiB, or None when it cannot be read (``/proc`` on Linux: a
+    daemon need not load psutil for it)."""
+    if procfs.available():
+        rss = procfs.own_rss_bytes()
+        return None if rss is None else float(rss) / (1024 * 1024)
+    import psutil
+
     try:
         return float(psutil.Process(os.getpid()).memory_info().rss) / (1024 * 1024)
     except (psutil.Error, OSError):
         return None
 
 
-def listens_on(pid: int, port: int) -> bool | None:
-    """Whether process ``pid`` itself holds a TCP listener on ``port`` (None: not allowed to look).
+def kernel_table_available() -> bool:
+    """Linux's kernel listener table serves (not forced off by the ``no_kernel_table`` failpoint)."""
+    return procfs.available() and not failpoint("no_kernel_table")
 
-    Reads only that process's sockets, not the whole system table, so re-checking one target before
-    each signal stays cheap even when many targets are cleaned in parallel."""
+
+def _psutil_listens_on(pid: int, port: int) -> bool | None:
+    import psutil
+
     try:
         conns = psutil.Process(pid).net_connections(kind="tcp")
     except (psutil.NoSuchProcess, psutil.ZombieProcess):
         return False
     except (psutil.AccessDenied, OSError):
         return None
-    return any(_listening_on(c, range(port, port + 1)) is not None for c in conns)
+    return any(listening_on(c, range(port, port + 1)) is not None for c in conns)
 
 
-# --- which PID listens on which port ------------------------------------------------------------
+def listens_on(pid: int, port: int) -> bool | None:
+    """Whether process ``pid`` itself holds a TCP listener on ``port`` reachable from 127.0.0.1 (None:
+    not allowed to look).
+
+    Reads only that process's descriptors (and, on Linux, the kernel's listening sockets), not every
+    process's, so re-checking one target before each signal stays cheap."""
+    if kernel_table_available():
+        try:
+            sockets, _source = kernel_table.read_listeners()
+        except OSError:
+            return _psutil_listens_on(pid, port)
+        held = procfs.socket_inodes(pid)
+        on_port = {s.inode for s in sockets if s.port == port and s.rank is not None}
+        if held is None:
+            return None
+        return bool(on_port & held)
+    return _psutil_listens_on(pid, port)
 
 
-def _with_facts(listener: Listener, cache: dict[int, ProcessFacts]) -> Listener:
-    """The listener with its process's start and uid filled in (facts read once per PID)."""
-    pid = listener.pid
-    if pid is None:
-        return listener
-    if pid not in cache:
-        cache[pid] = facts(pid)
-    found = cache[pid]
-    if not found.exists:
-        return Listener(listener.port, pid)
-    return Listener(listener.port, pid, found.start_time, found.start_ticks, found.boot_id, found.uid)
+# --- the psutil table (no kernel table: the one-off walk) ----------------------------------------
 
 
-def _listening_on(conn: Any, ports: range) -> tuple[int, int] | None:
-    """``(port, address rank)`` of a LISTEN socket on a reachable address in ``ports``, else None."""
-    if conn.status != psutil.CONN_LISTEN or not conn.laddr:
+def listening_on(conn: Any, ports: range) -> tuple[int, int] | None:
+    """``(port, address rank)`` of a psutil LISTEN connection on a reachable address in ``ports``."""
+    if conn.status != "LISTEN" or not conn.laddr:
         return None
     ip, port = conn.laddr[0], conn.laddr[1]
     rank = REACHABLE_ADDRESSES.get(ip)
@@ -141,7 +154,7 @@ def build_listener_table(connections: Collection[Any], ports: range) -> dict[int
     """
     best: dict[int, tuple[int, set[int | None]]] = {}
     for conn in connections:
-        found = _listening_on(conn, ports)
+        found = listening_on(conn, ports)
         if found is None:
             continue
         port, rank = found
@@ -157,36 +170,31 @@ def build_listener_table(connections: Collection[Any], ports: range) -> dict[int
     return table
 
 
-def read_listener_table(ports: range) -> tuple[dict[int, Listener], str | None]:
-    """Port → :class:`Listener` from one read of the OS table, and an error tag if it was unreadable.
+def psutil_listener_table(ports: range) -> tuple[dict[int, Listener], str | None]:
+    """Port → :class:`Listener` (PID only) from ``psutil.net_connections``: every process's
+    descriptors. ``AccessDenied`` (macOS without root) gives an empty table and ``"access_denied"``."""
+    import psutil
 
-    ``psutil.AccessDenied`` on the whole table (macOS without root) gives an empty table and
-    ``"access_denied"``; a socket of another user's process has PID None; a process whose start time
-    cannot be read has ``pid_start_time`` None.
-    """
     try:
         connections = psutil.net_connections(kind="tcp")
     except psutil.AccessDenied:
         return {}, "access_denied"
     except (psutil.Error, OSError) as exc:
         return {}, f"unreadable:{type(exc).__name__}"
-    table = build_listener_table(connections, ports)
-    cache: dict[int, ProcessFacts] = {}
-    return {port: _with_facts(entry, cache) for port, entry in table.items()}, None
+    return build_listener_table(connections, ports), None
 
 
-def listener_table(ports: range) -> dict[int, Listener]:
-    """Port → :class:`Listener` for every TCP LISTEN socket reachable on 127.0.0.1 in ``ports``."""
-    return read_listener_table(ports)[0]
-
-
-def verify_listener(port: int, candidates: Collection[int]) -> Listener:
-    """Fallback when the whole table is unreadable: which of the claimed PIDs (from a self-report or a
-    lease) the kernel shows listening on ``port`` in its own connection list. Exactly one → that PID."""
-    confirmed = [pid for pid in sorted(set(candidates)) if listens_on(pid, port)]
-    if len(confirmed) != 1:
-        return Listener(port)
-    return _with_facts(Listener(port, confirmed[0]), {})
+def with_facts(listener: Listener, cache: dict[int, ProcessFacts]) -> Listener:
+    """The listener with its process's start and uid filled in (facts read once per PID)."""
+    pid = listener.pid
+    if pid is None:
+        return listener
+    if pid not in cache:
+        cache[pid] = facts(pid)
+    found = cache[pid]
+    if not found.exists:
+        return Listener(listener.port, pid)
+    return Listener(listener.port, pid, found.start_time, found.start_ticks, found.boot_id, found.uid)
 
 
 # --- signalling the process we checked ----------------------------------------------------------

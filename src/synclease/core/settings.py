@@ -12,7 +12,9 @@ from synclease.core import constants
 from synclease.core.errors import BadInputError
 from synclease.core.record import field, record
 
-KNOWN_FAILPOINTS = frozenset({"stall_heartbeat", "ignore_retire", "ignore_sigterm", "no_pidfd"})
+KNOWN_FAILPOINTS = frozenset(
+    {"stall_heartbeat", "ignore_retire", "ignore_sigterm", "no_pidfd", "no_sock_diag", "no_kernel_table"}
+)
 
 
 @record

@@ -22,7 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from synclease.adapters import dashboard_store as store
-from synclease.adapters import http_client, probe, process
+from synclease.adapters import http_client, listeners, probe, process
 from synclease.adapters.clock import SYSTEM_CLOCK
 from synclease.adapters.signals import ShutdownOps
 from synclease.adapters.spawn import python_module, spawn_detached, wait_for_child
@@ -56,7 +56,12 @@ def cleanup(
     step_timeout: float = CLEANUP_STEP_SECONDS,
 ) -> CleanupResult:
     """Scan the dashboard range once, judge every listener, escalate the proven targets in parallel."""
-    result = scan() if scan is not None else probe.scan(DASHBOARD_PORT_RANGE, family=DASHBOARD)
+    claims = None if recorded is None else {recorded.port: {recorded.pid}}
+    result = (
+        scan()
+        if scan is not None
+        else probe.scan(DASHBOARD_PORT_RANGE, family=DASHBOARD, claimed_pids=claims)
+    )
     judged = judge_all(result.observations, str(project), recorded, os.getpid())
     targets = [
         Target(j.pid, j.port, j.start_time, None, None)
@@ -163,7 +168,8 @@ class StopResult:
 
 def _proven_listener(record: DashboardRecord) -> bool:
     """The OS shows the recorded PID, with the recorded start time, listening on the recorded port."""
-    listener = process.listener_table(range(record.port, record.port + 1)).get(record.port)
+    ports = range(record.port, record.port + 1)
+    listener = listeners.listener_table(ports, {record.port: {record.pid}}).get(record.port)
     return listener is not None and listener.pid == record.pid and same_start(record.start, listener.start)
 
 

@@ -7,6 +7,7 @@ Reads only: the session summary (never the token), a survey, and this login's qu
 
 from __future__ import annotations
 
+import os
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,6 @@ from synclease.core.ledger_queries import vanished
 from synclease.core.queue_state import QueueFacts
 from synclease.core.report import DoctorView, SessionSummary, build
 from synclease.core.session import Session, SessionFileError
-from synclease.services.dead_letters import inspect_login_queues, login_queues
 from synclease.services.survey import survey
 
 #: The ``--output`` file: read by node_exporter, which runs as another user.
@@ -50,7 +50,13 @@ def session_summary(root: DaemonRoot) -> SessionSummary | None:
 
 
 def queue_facts(root: DaemonRoot, session: Session | None) -> list[QueueFacts]:
-    """Counts or problems of the queues the daemon would read for ``session`` (read-only)."""
+    """Counts or problems of the queues the daemon would read for ``session`` (read-only).
+
+    No queue directory, no queue: then the queue modules (sqlite3, hashlib: ~4.5 ms) are not loaded."""
+    if not os.path.lexists(root.queue_dir):
+        return []
+    from synclease.services.dead_letters import inspect_login_queues, login_queues
+
     return [facts for facts, _ in inspect_login_queues(root, login_queues(root, session))]
 
 

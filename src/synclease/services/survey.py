@@ -47,6 +47,8 @@ def survey(store: LeaseStore, clock: Clock, port_range: range) -> Survey:
     for entry in ctx.leases:
         if entry.lease is not None:
             claimed.setdefault(entry.lease.port, set()).add(entry.lease.pid)
+    if ctx.singleton is not None:  # a claim too: "is this the recorded singleton?" needs its PID proven
+        claimed.setdefault(ctx.singleton.port, set()).add(ctx.singleton.pid)
     result = scan(port_range, clock=clock, claimed_pids=claimed)
     records = tuple(classify_all(result.observations, ctx))
     listener_ports = {obs.port for obs in result.observations}
