@@ -16,7 +16,8 @@ from typing import Any
 from synclease.adapters import http_client, process
 from synclease.adapters.clock import SYSTEM_CLOCK
 from synclease.core.clock import Clock
-from synclease.core.constants import FAMILY_RANGES, HEALTH_TIMEOUT_SECONDS, SYNC
+from synclease.core.constants import HEALTH_TIMEOUT_SECONDS
+from synclease.core.family import SYNC_FAMILY, Family
 from synclease.core.fleet import Listener, Observation, ScanResult
 from synclease.core.health import parse_health
 from synclease.core.record import record
@@ -60,8 +61,8 @@ class _Probe:
     error: str | None
 
 
-def _probe_all(ports: range, gate_timeout: float, health_timeout: float) -> list[_Probe]:
-    calls = [http_client.Call(port, "GET", HEALTH_PATH) for port in ports]
+def _probe_all(ports: range, path: str, gate_timeout: float, health_timeout: float) -> list[_Probe]:
+    calls = [http_client.Call(port, "GET", path) for port in ports]
     replies = http_client.exchange(calls, gate_timeout + health_timeout, connect_timeout=gate_timeout)
     probes = []
     for port, reply in zip(ports, replies, strict=True):
@@ -103,16 +104,10 @@ def _observe(
     return Observation(listener, health, probe.error)
 
 
-def _check_ports(ports: range, family: str) -> None:
-    allowed = FAMILY_RANGES[family]
-    if ports.step != 1 or (len(ports) and (ports.start < allowed.start or ports.stop > allowed.stop)):
-        raise ValueError(f"ports {ports} are not inside the {family} family range {allowed}")
-
-
 def scan(
     ports: range,
     *,
-    family: str = SYNC,
+    family: Family = SYNC_FAMILY,
     clock: Clock = SYSTEM_CLOCK,
     gate_timeout: float = GATE_TIMEOUT_SECONDS,
     health_timeout: float = HEALTH_TIMEOUT_SECONDS,
@@ -123,11 +118,11 @@ def scan(
     ``claimed_pids`` (port → PIDs that leases name) only serve the fallback when the OS table is
     unreadable: a claimed PID counts when the kernel lists the socket among that process's own.
     """
-    _check_ports(ports, family)
+    family.check_range(ports)
     started = clock.monotonic()
     claimed = claimed_pids or {}
     reader, table_read = _read_table_aside(ports)
-    probes = _probe_all(ports, gate_timeout, health_timeout)
+    probes = _probe_all(ports, family.health_path, gate_timeout, health_timeout)
     reader.join()
     table, table_error = table_read[0]
     observations = [_observe(p, table, table_error, claimed.get(p.port, ())) for p in probes]

@@ -13,7 +13,6 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Iterable, Sequence
 from datetime import datetime
 
-from synclease.core.constants import SYNC
 from synclease.core.evidence import Evidence, gather
 from synclease.core.fleet import (
     CleanupClass,
@@ -37,7 +36,7 @@ def _out_of_range(ev: Evidence) -> bool:
 
 
 def _other_family(ev: Evidence) -> bool:
-    return ev.report is not None and ev.report.family is not None and ev.report.family != SYNC
+    return ev.report is not None and ev.report.family is not None and ev.report.family != ev.ctx.family.name
 
 
 def _third_party(ev: Evidence) -> bool:
@@ -54,7 +53,7 @@ def _missing_pid(ev: Evidence) -> bool:
 
 def _cross_root(ev: Evidence) -> bool:
     report = ev.report
-    if report is None or not report.sync_like:
+    if report is None or not ev.sync_like:
         return False
     if report.scope_id is not None:
         return report.scope_id != ev.ctx.scope_id

@@ -16,12 +16,12 @@ from typing import Any, Literal, cast
 from synclease.core.clock import to_wire
 from synclease.core.codec import MAX_PID, MAX_START_TIME, CodecError, Strict, check_header, dump, load_object
 from synclease.core.constants import (
-    FAMILY_RANGES,
     LEASE_SCHEMA,
     LEASE_SCHEMA_VERSION,
     MAX_RECORD_BYTES,
     SINGLETON_SCHEMA,
 )
+from synclease.core.family import declared, get_family
 from synclease.core.identity import StartStamp
 from synclease.core.record import as_dict, field, record, replace
 
@@ -133,9 +133,8 @@ def _fields(data: bytes, schema: str) -> Strict:
 
 
 def _family_and_port(fields: Strict) -> tuple[str, int]:
-    family = fields.choice("family", frozenset(FAMILY_RANGES))
-    port_range = FAMILY_RANGES[family]
-    return family, fields.integer("port", port_range.start, port_range.stop - 1)
+    family = get_family(fields.choice("family", frozenset(f.name for f in declared())))
+    return family.name, fields.integer("port", family.port_range.start, family.port_range.stop - 1)
 
 
 def _instance_id(fields: Strict) -> str:

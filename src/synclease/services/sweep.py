@@ -15,7 +15,6 @@ from synclease.adapters.locks import probe_holder_lock
 from synclease.adapters.signals import RealOps, port_closed_by
 from synclease.core.actor import Actor
 from synclease.core.clock import Clock, poll
-from synclease.core.constants import SYNC_PORT_RANGE
 from synclease.core.escalate import CleanupPath, Ops, Target, escalate
 from synclease.core.fleet import CleanupClass, IdentityRecord, LeaseStatus, SkipReason, StaleLease, Survey
 from synclease.core.ledger import EventKind, Evidence
@@ -210,10 +209,7 @@ def sweep(
         return retire_body(reasons.get((target.pid, target.port)), by)
 
     guarded = GuardedOps(ops or RealOps(clock, retire_body=polite), store, survey, clock, in_flight)
-    family_range = range(
-        max(SYNC_PORT_RANGE.start, survey.ctx.port_range.start),
-        min(SYNC_PORT_RANGE.stop, survey.ctx.port_range.stop),
-    )
+    family_range = survey.ctx.port_range  # inside the family's range (FleetContext checks it)
     result = SweepResult()
     chosen = [
         r
