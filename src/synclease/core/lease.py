@@ -93,6 +93,20 @@ class SingletonRecord:
     protocol_version: int
     written_at: datetime
 
+    @classmethod
+    def naming(cls, lease: LeaseRecord, generation: int, written_at: datetime) -> SingletonRecord:
+        """The singleton record that names the holder of ``lease`` (the one way one is built)."""
+        return cls(
+            family=lease.family,
+            instance_id=lease.instance_id,
+            generation=generation,
+            pid=lease.pid,
+            port=lease.port,
+            package_version=lease.package_version,
+            protocol_version=lease.protocol_version,
+            written_at=written_at,
+        )
+
 
 def is_expired(lease: LeaseRecord, now: datetime) -> bool:
     """The expiry rule of the protocol: expired iff ``now > renewed_at + ttl_seconds``."""

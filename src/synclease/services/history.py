@@ -12,6 +12,7 @@ from synclease.adapters.root import DaemonRoot
 from synclease.adapters.spawn import log_tail
 from synclease.core.actor import Actor
 from synclease.core.clock import Clock
+from synclease.core.family import SYNC_FAMILY
 from synclease.core.fleet import Survey
 from synclease.core.lease import LeaseRecord
 from synclease.core.ledger import EventKind, Evidence, LedgerEvent, LedgerReason, log_lines
@@ -47,6 +48,8 @@ class Recorder:
         evidence: Evidence | None = None,
         once: bool = False,
     ) -> None:
+        if port is not None and not SYNC_FAMILY.owns(port):
+            return  # the ledger is the sync family's; a host family's daemons keep none (ADR 0019)
         event = LedgerEvent(
             at=self.clock.now(),
             kind=kind,

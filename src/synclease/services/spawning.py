@@ -109,18 +109,7 @@ def _spawn(root: DaemonRoot, store: LeaseStore, clock: Clock, version: str, by: 
 
 
 def _record(store: LeaseStore, lease: LeaseRecord, clock: Clock) -> None:
-    store.write_singleton(
-        SingletonRecord(
-            family=lease.family,
-            instance_id=lease.instance_id,
-            generation=store.next_generation(),
-            pid=lease.pid,
-            port=lease.port,
-            package_version=lease.package_version,
-            protocol_version=lease.protocol_version,
-            written_at=clock.now(),
-        )
-    )
+    store.write_singleton(SingletonRecord.naming(lease, store.next_generation(), clock.now()))
 
 
 def spawn_singleton(

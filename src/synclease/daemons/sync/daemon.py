@@ -163,18 +163,7 @@ class SyncDaemon(Daemon):
     def _record_self(self) -> None:
         assert self.lease is not None
         generation = self.store.next_generation()
-        self.store.write_singleton(
-            SingletonRecord(
-                family=SYNC,
-                instance_id=self.lease.instance_id,
-                generation=generation,
-                pid=self.lease.pid,
-                port=self.lease.port,
-                package_version=self.lease.package_version,
-                protocol_version=self.lease.protocol_version,
-                written_at=self.clock.now(),
-            )
-        )
+        self.store.write_singleton(SingletonRecord.naming(self.lease, generation, self.clock.now()))
         self.baseline_generation = generation
 
     def on_serving(self) -> None:
