@@ -24,6 +24,7 @@ from synclease.core.fleet import (
     Observation,
     SkipReason,
     StaleLease,
+    lease_status,
 )
 from synclease.core.identity import HolderVerdict, ProcessFacts, judge_holder
 from synclease.core.lease import LeaseEntry, is_expired
@@ -203,7 +204,7 @@ def judge_orphan_lease(
         path=entry.path,
         port=lease.port,
         pid=lease.pid,
-        lease_state=LeaseStatus.EXPIRED if is_expired(lease, now) else LeaseStatus.LIVE,
+        lease_state=lease_status(entry, now),
         holder=verdict,
         stale=verdict.stale,
         reason=_HOLDER_REASONS[verdict],

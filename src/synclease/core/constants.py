@@ -14,6 +14,10 @@ DASHBOARD_PORT_RANGE: Final = range(9237, 9337)
 
 LOOPBACK: Final = "127.0.0.1"
 
+#: The commands the doctor's and explain's remedies name.
+RESET: Final = "synclease auth doctor --reset"
+RESET_FORCE: Final = "synclease auth doctor --reset --force"
+
 #: Wire protocol spoken by daemons and CLIs (lease files, /api/health, control endpoints).
 PROTOCOL_VERSION: Final = 1
 #: Schema version of the lease and singleton records on disk.

@@ -15,10 +15,11 @@ from synclease.core.fleet import (
     LeaseStatus,
     Listener,
     Observation,
+    lease_status,
 )
 from synclease.core.health import HealthReport, lease_claim, mismatches
 from synclease.core.identity import Start, same_start
-from synclease.core.lease import LeaseEntry, LeaseRecord, is_expired
+from synclease.core.lease import LeaseEntry, LeaseRecord
 from synclease.core.record import record
 
 
@@ -65,11 +66,7 @@ class Evidence:
 
     @property
     def lease_status(self) -> LeaseStatus:
-        if self.entry is None:
-            return LeaseStatus.MISSING
-        if self.entry.lease is None:
-            return LeaseStatus.UNREADABLE
-        return LeaseStatus.EXPIRED if is_expired(self.entry.lease, self.ctx.now) else LeaseStatus.LIVE
+        return lease_status(self.entry, self.ctx.now)
 
 
 def of_family(report: HealthReport | None, family: Family) -> bool:

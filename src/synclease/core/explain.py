@@ -11,15 +11,14 @@ import re
 from typing import Any
 
 from synclease.core.clock import to_wire
-from synclease.core.constants import DASHBOARD_PORT_RANGE, SYNC_PORT_RANGE
+from synclease.core.constants import RESET, RESET_FORCE
 from synclease.core.errors import BadInputError
+from synclease.core.family import family_of_port
 from synclease.core.fleet import CleanupClass, IdentityRecord, LeaseStatus, StaleLease
 from synclease.core.ledger import LedgerEvent
 from synclease.core.ledger_codec import to_document
 from synclease.core.record import field, record
 
-RESET = "synclease auth doctor --reset"
-RESET_FORCE = "synclease auth doctor --reset --force"
 _PREFIX = re.compile(r"\A[A-Za-z0-9_-]{4,64}\Z")
 _MAX_PID = 2**31 - 1
 
@@ -40,7 +39,7 @@ def parse_target(text: str) -> Target:
     raw = text.strip()
     if raw.isdigit():
         value = int(raw)
-        if value in SYNC_PORT_RANGE or value in DASHBOARD_PORT_RANGE:
+        if family_of_port(value) is not None:
             return Target(raw, port=value)
         if 0 < value <= _MAX_PID:
             return Target(raw, pid=value)

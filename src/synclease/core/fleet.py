@@ -18,7 +18,7 @@ from synclease.core.clock import to_wire
 from synclease.core.family import SYNC_FAMILY, Family
 from synclease.core.health import HealthReport
 from synclease.core.identity import HolderVerdict, StartStamp
-from synclease.core.lease import LeaseEntry, SingletonRecord
+from synclease.core.lease import LeaseEntry, SingletonRecord, is_expired
 from synclease.core.record import fields, record
 
 
@@ -57,6 +57,16 @@ class LeaseStatus(enum.StrEnum):
     EXPIRED = "expired"
     MISSING = "missing"
     UNREADABLE = "unreadable"
+
+
+def lease_status(entry: LeaseEntry | None, now: datetime) -> LeaseStatus:
+    """The one reading of a lease file's standing: missing, unreadable (not trusted), or expired or
+    live by the protocol's expiry rule (:func:`~synclease.core.lease.is_expired`)."""
+    if entry is None:
+        return LeaseStatus.MISSING
+    if entry.lease is None:
+        return LeaseStatus.UNREADABLE
+    return LeaseStatus.EXPIRED if is_expired(entry.lease, now) else LeaseStatus.LIVE
 
 
 class IdentitySource(enum.StrEnum):
