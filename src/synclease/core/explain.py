@@ -58,7 +58,7 @@ class Reuse:
 
 
 @record
-class Verdict:
+class Explanation:
     target: Target
     found: bool
     daemon_family: str | None = None
@@ -159,8 +159,8 @@ def _next(record: IdentityRecord, reuse: Reuse) -> str:
 
 def explain_listener(
     target: Target, record: IdentityRecord, our_scope: str, reuse: Reuse, history: tuple[LedgerEvent, ...]
-) -> Verdict:
-    return Verdict(
+) -> Explanation:
+    return Explanation(
         target=target,
         found=True,
         daemon_family=record.daemon_family,
@@ -176,10 +176,10 @@ def explain_listener(
     )
 
 
-def explain_lease(target: Target, verdict: StaleLease, history: tuple[LedgerEvent, ...]) -> Verdict:
+def explain_lease(target: Target, verdict: StaleLease, history: tuple[LedgerEvent, ...]) -> Explanation:
     """A lease nobody answers for: no process to signal; the file goes only if its holder is gone."""
     why = f"no listener answers for it; its holder is {verdict.reason.value}"
-    return Verdict(
+    return Explanation(
         target=target,
         found=True,
         daemon_family="sync",

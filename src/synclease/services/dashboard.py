@@ -29,7 +29,7 @@ from synclease.adapters.spawn import python_module, spawn_detached, wait_for_chi
 from synclease.core.clock import Clock
 from synclease.core.constants import HEALTH_TIMEOUT_SECONDS
 from synclease.core.dashboard_record import DashboardRecord, log_path
-from synclease.core.dashboards import CleanupResult, Verdict, judge_all
+from synclease.core.dashboards import CleanupResult, DashboardVerdict, judge_all
 from synclease.core.escalate import Ops, Outcome, Target, escalate
 from synclease.core.family import DASHBOARD_FAMILY
 from synclease.core.fleet import ScanResult
@@ -62,7 +62,7 @@ def cleanup(
     targets = [
         Target(j.pid, j.port, j.start_time, None, None)
         for j in judged
-        if j.verdict is Verdict.TARGET and j.pid is not None and j.start_time is not None
+        if j.verdict is DashboardVerdict.TARGET and j.pid is not None and j.start_time is not None
     ]
     chosen: Ops = ops if ops is not None else ShutdownOps()
     outcomes: list[Outcome] = []
@@ -74,7 +74,11 @@ def cleanup(
     return CleanupResult(
         swept=tuple(o for o in outcomes if o.ok),
         failed=tuple(o for o in outcomes if not o.ok),
-        skipped=tuple(j for j in judged if j.verdict in (Verdict.MISSING_PID, Verdict.IDENTITY_MISMATCH)),
+        skipped=tuple(
+            j
+            for j in judged
+            if j.verdict in (DashboardVerdict.MISSING_PID, DashboardVerdict.IDENTITY_MISMATCH)
+        ),
         scan_error=result.listener_table_error,
         ignored_ports=tuple(j.port for j in judged if not j.verdict.same_project),
     )

@@ -17,7 +17,7 @@ from synclease.core.actor import Actor
 from synclease.core.clock import Clock
 from synclease.core.escalate import CleanupPath, Ops, Outcome, Target, escalate
 from synclease.core.lease import LeaseRecord
-from synclease.core.ledger import EventKind, Evidence, LedgerReason
+from synclease.core.ledger import EventEvidence, EventKind, LedgerReason
 from synclease.core.record import record
 from synclease.services.history import Recorder
 from synclease.services.singleton import SingletonView, live_singleton
@@ -102,6 +102,6 @@ def stop_singleton(
     real = ops or RealOps(clock, retire_body=retire_body("operator_stop", by))
     outcome = escalate(target, port_range, real, step_timeout=STOP_STEP_SECONDS)
     if outcome.ok and outcome.path in (CleanupPath.TERMINATE, CleanupPath.KILL):
-        evidence = Evidence(cleanup_path=outcome.path)
+        evidence = EventEvidence(cleanup_path=outcome.path)
         Recorder(store.root, clock, by).about(lease, EventKind.REAPED, LedgerReason.OPERATOR_STOP, evidence)
     return Stopped(lease, outcome)

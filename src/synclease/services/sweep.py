@@ -17,7 +17,7 @@ from synclease.core.actor import Actor
 from synclease.core.clock import Clock, poll
 from synclease.core.escalate import CleanupPath, Ops, Target, escalate
 from synclease.core.fleet import CleanupClass, IdentityRecord, LeaseStatus, SkipReason, StaleLease, Survey
-from synclease.core.ledger import EventKind, Evidence
+from synclease.core.ledger import EventEvidence, EventKind
 from synclease.core.outcomes import Failed, LeaseRemoved, Skipped, SweepResult, Swept
 from synclease.services.history import Recorder, reason_of
 from synclease.services.retire import retire_body
@@ -248,7 +248,7 @@ def _record(recorder: Recorder, result: SweepResult) -> None:
             port=swept.port,
             package_version=swept.package_version,
             reason=reason_of(swept.reason),
-            evidence=Evidence(cleanup_path=swept.cleanup_path),
+            evidence=EventEvidence(cleanup_path=swept.cleanup_path),
         )
     for removed in result.leases_removed:
         recorder.record(
