@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 from typing import Any
 
 from synclease.adapters import process
@@ -26,17 +25,14 @@ from synclease.adapters.lease_store import LeaseStore
 from synclease.adapters.locks import HolderLock
 from synclease.adapters.root import DaemonRoot
 from synclease.core import governor
-from synclease.core.clock import Clock, to_wire
-from synclease.core.constants import PROTOCOL_VERSION
-from synclease.core.errors import AlreadyRunningError, SyncleaseError
+from synclease.core.clock import Clock
 from synclease.core.family import Family
-from synclease.core.lease import LeaseRecord, SingletonRecord
+from synclease.core.lease import LeaseRecord
 from synclease.core.record import field, record
 from synclease.core.settings import Settings
+from synclease.daemons.holding import claim_singleton, first_lease, identity_report, let_go
+from synclease.daemons.lease_keeper import LeaseKeeper, Standing
 from synclease.daemons.lifecycle import Daemon, Leave
-from synclease.daemons.sync.lease_keeper import LeaseKeeper, Standing
-from synclease.services.retire import release_record, request_retire
-from synclease.services.singleton import live_singleton
 
 log = logging.getLogger("synclease.daemon")
 RETIRE_LOCK_TIMEOUT_SECONDS = 5.0
@@ -74,26 +70,7 @@ class HostedDaemon(Daemon):
     def health(self) -> dict[str, Any]:
         lease = self.keeper.lease
         assert lease is not None
-        return {
-            "daemon_family": self.family.name,
-            "instance_id": lease.instance_id,
-            "scope_id": lease.scope_id,
-            "daemon_root": lease.daemon_root,
-            "pid": lease.pid,
-            "port": lease.port,
-            "process_start_time": lease.process_start_time,
-            "process_start_ticks": lease.process_start_ticks,
-            "boot_id": lease.boot_id,
-            "package_version": lease.package_version,
-            "protocol_version": lease.protocol_version,
-            "started_at": to_wire(self.started_at),
-            "lease": {
-                "state": lease.state,
-                "renewed_at": to_wire(lease.renewed_at),
-                "expires_at": to_wire(lease.expires_at),
-                "write_error": self.keeper.write_error,
-            },
-        }
+        return identity_report(lease, self.started_at, self.keeper.write_error)
 
     def _server(self, port: int) -> ControlServer:
         owner = bearer(lambda: self.token)
@@ -115,49 +92,33 @@ class HostedDaemon(Daemon):
 
     def startup(self) -> ControlServer:
         self._holder.acquire()
-        with self.store.singleton_lock():
-            current = live_singleton(self.store, self.clock)
-            if current is not None and not self.opts.replace:
-                raise AlreadyRunningError(
-                    f"a healthy {self.family.name} daemon already serves this root "
-                    f"(pid {current.lease.pid}, port {current.lease.port})",
-                    hint="replace it, or reuse it",
-                )
-            server = self._bind_and_lease()
-            assert self.keeper.lease is not None
-            self.baseline_generation = self.store.next_generation()
-            self.store.write_singleton(
-                SingletonRecord.naming(self.keeper.lease, self.baseline_generation, self.clock.now())
-            )
-        if current is not None:
-            request_retire(current.lease)
-        return server
-
-    def _bind_and_lease(self) -> ControlServer:
-        ports = self.family.port_range
-        server = bind_first_free(ports.start, ports, self._server)
-        now, root = self.clock.now(), self.opts.root
-        self.keeper.write(
-            LeaseRecord(
-                family=self.family.name,
-                instance_id=self.opts.instance_id,
-                scope_id=root.scope_id,
-                daemon_root=str(root.path),
-                pid=os.getpid(),
-                process_start_time=self.start.epoch,
-                process_start_ticks=self.start.ticks,
-                boot_id=self.start.boot_id,
-                port=server.port,
-                package_version=self.opts.version,
-                protocol_version=PROTOCOL_VERSION,
-                acquired_at=now,
-                renewed_at=now,
-                ttl_seconds=self.opts.settings.lease_ttl_seconds,
-                state="serving",
-                token=self.token,
-            )
+        server, self.baseline_generation = claim_singleton(
+            self.store,
+            self.clock,
+            self._bind_and_lease,
+            replace=self.opts.replace,
+            hint="replace it, or reuse it",
         )
         return server
+
+    def _bind_and_lease(self) -> tuple[ControlServer, LeaseRecord]:
+        ports = self.family.port_range
+        server = bind_first_free(ports.start, ports, self._server)
+        self.keeper.write(
+            first_lease(
+                family=self.family.name,
+                root=self.opts.root,
+                instance_id=self.opts.instance_id,
+                start=self.start,
+                port=server.port,
+                version=self.opts.version,
+                ttl_seconds=self.opts.settings.lease_ttl_seconds,
+                token=self.token,
+                now=self.clock.now(),
+            )
+        )
+        assert self.keeper.lease is not None
+        return server, self.keeper.lease
 
     def on_serving(self) -> None:
         lease = self.keeper.lease
@@ -202,16 +163,14 @@ class HostedDaemon(Daemon):
         say = log.info if self.keeper.lease is not None else log.debug
         say("%s retiring reason=%s instance=%s", self.family.name, reason, self.opts.instance_id)
         left = max(0.0, min(RETIRE_LOCK_TIMEOUT_SECONDS, deadline - self.clock.monotonic()))
-        try:
-            release_record(self.store, self.opts.instance_id, left)
-        except SyncleaseError as exc:
-            log.warning("could not release the singleton record: %s", exc.one_line())
-        self.stop_server(deadline)
-        self.keeper.drop()
-        try:
-            self._holder.release()
-        except OSError as exc:
-            log.warning("could not release the holder lock: %s", exc)
+        let_go(
+            self.store,
+            self.opts.instance_id,
+            self.keeper,
+            self._holder,
+            lock_timeout=left,
+            stop_server=lambda: self.stop_server(deadline),
+        )
 
 
 def serve_family(opts: HostedOptions) -> int:
