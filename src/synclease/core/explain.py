@@ -24,7 +24,7 @@ _MAX_PID = 2**31 - 1
 
 
 @record
-class Target:
+class ExplainTarget:
     """What the operator named: ``port``, ``pid`` or an instance-id ``prefix`` (exactly one)."""
 
     text: str
@@ -33,18 +33,18 @@ class Target:
     prefix: str | None = None
 
 
-def parse_target(text: str) -> Target:
+def parse_target(text: str) -> ExplainTarget:
     """A number in a family's port range is a port, any other positive number a PID, else an
     instance-id prefix of at least 4 characters; anything else is exit 2."""
     raw = text.strip()
     if raw.isdigit():
         value = int(raw)
         if family_of_port(value) is not None:
-            return Target(raw, port=value)
+            return ExplainTarget(raw, port=value)
         if 0 < value <= _MAX_PID:
-            return Target(raw, pid=value)
+            return ExplainTarget(raw, pid=value)
     elif _PREFIX.match(raw):
-        return Target(raw, prefix=raw)
+        return ExplainTarget(raw, prefix=raw)
     raise BadInputError(
         f"{text!r} is not a port, a PID or an instance-id prefix",
         hint="give e.g. 9412 (a port), 4242 (a PID) or 3f9a1c (the start of an instance id)",
@@ -59,7 +59,7 @@ class Reuse:
 
 @record
 class Explanation:
-    target: Target
+    target: ExplainTarget
     found: bool
     daemon_family: str | None = None
     instance_id: str | None = None
@@ -158,7 +158,11 @@ def _next(record: IdentityRecord, reuse: Reuse) -> str:
 
 
 def explain_listener(
-    target: Target, record: IdentityRecord, our_scope: str, reuse: Reuse, history: tuple[LedgerEvent, ...]
+    target: ExplainTarget,
+    record: IdentityRecord,
+    our_scope: str,
+    reuse: Reuse,
+    history: tuple[LedgerEvent, ...],
 ) -> Explanation:
     return Explanation(
         target=target,
@@ -176,7 +180,9 @@ def explain_listener(
     )
 
 
-def explain_lease(target: Target, verdict: StaleLease, history: tuple[LedgerEvent, ...]) -> Explanation:
+def explain_lease(
+    target: ExplainTarget, verdict: StaleLease, history: tuple[LedgerEvent, ...]
+) -> Explanation:
     """A lease nobody answers for: no process to signal; the file goes only if its holder is gone."""
     why = f"no listener answers for it; its holder is {verdict.reason.value}"
     return Explanation(

@@ -143,7 +143,7 @@ class HostedDaemon(Daemon):
         )
         idle = self.family.idle_retirement_seconds
         decision = governor.decide(
-            governor.Observation(
+            governor.Tick(
                 now=self.clock.monotonic(),
                 last_activity=self.last_activity,
                 idle_retirement_seconds=math.inf if idle is None else idle,

@@ -183,7 +183,7 @@ class SyncDaemon(Daemon):
         )
         if superseded:
             self.witness.saw(record, self.opts.instance_id)
-        obs = governor.Observation(
+        obs = governor.Tick(
             now=self.clock.monotonic(),
             last_activity=max(self.last_kick, self.worker.last_activity_monotonic()),
             idle_retirement_seconds=self.opts.settings.idle_retirement_seconds,
