@@ -203,3 +203,29 @@ def test_the_cli_learns_the_host_family_from_the_environment(tmp_path: Path) -> 
     known = subprocess.run(cmd, env=known_env, capture_output=True, text=True, timeout=60)
     assert known.returncode == 0, known.stderr
     assert '"ports_scanned": 10' in known.stdout  # 9520-9529, hostcli's own range
+
+
+# --- serve refuses before it touches anything ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "family",
+    [
+        SYNC_FAMILY,
+        DASHBOARD_FAMILY,
+        replace(PROBE, idle_retirement_seconds=1.0),  # not what was declared under that name
+        replace(PROBE, name="test-never-declared"),
+    ],
+    ids=["sync", "dashboard", "altered", "undeclared"],
+)
+def test_serve_runs_only_a_family_the_host_declared(family: families.Family, tmp_path: Path) -> None:
+    with pytest.raises(FamilyError, match="declared"):
+        synclease.serve(family, home=tmp_path / "root")
+    assert not (tmp_path / "root").exists()
+
+
+@pytest.mark.parametrize("version", ["", "x" * 65, "1.0\n"])
+def test_serve_refuses_a_version_the_lease_could_not_carry(version: str, tmp_path: Path) -> None:
+    with pytest.raises(BadInputError, match="is not a version"):
+        synclease.serve(PROBE, home=tmp_path / "root", version=version)
+    assert not (tmp_path / "root").exists()

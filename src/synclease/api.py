@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from synclease.core.actor import Actor
 from synclease.core.errors import BadInputError
-from synclease.core.family import Family, get_family
+from synclease.core.family import Family, FamilyError, get_family
 from synclease.core.record import replace as replace_options
 from synclease.services import context
 from synclease.services.ensure import ensure as _ensure
@@ -32,6 +32,10 @@ if TYPE_CHECKING:
     from synclease.services.reset import ResetResult
 
 PathLike = str | os.PathLike[str]
+#: The families synclease runs itself (``ensure``, ``sync run``, ``synclease dashboard``).
+BUILT_IN_FAMILIES = frozenset({"sync", "dashboard"})
+#: A lease's ``package_version`` is at most this long (lease-v1 §4.2).
+MAX_VERSION_CHARS = 64
 
 
 def _env(home: PathLike | None) -> Mapping[str, str] | None:
@@ -108,8 +112,17 @@ def serve(family: Family, *, home: PathLike | None = None, replace: bool = False
     is what its lease and self-report give as ``package_version``."""
     from synclease.daemons.hosted.daemon import HostedOptions, serve_family
 
+    if family.name in BUILT_IN_FAMILIES or get_family(family.name) != family:
+        raise FamilyError(
+            f"serve runs a daemon of a family you declared, not {family.name!r} as given",
+            hint="pass what declare_family returned; the sync daemon is ensure() or `synclease sync run`",
+        )
+    if not 0 < len(version) <= MAX_VERSION_CHARS or not version.isprintable():
+        raise BadInputError(
+            f"version={version[:80]!r} is not a version", hint="pass e.g. '1.4.2' (1-64 printable characters)"
+        )
     ctx = context.load(env=_env(home))
     opts = HostedOptions(
-        family=get_family(family.name), root=ctx.root, settings=ctx.settings, clock=ctx.clock, version=version
+        family=family, root=ctx.root, settings=ctx.settings, clock=ctx.clock, version=version
     )
     return serve_family(replace_options(opts, replace=replace))
