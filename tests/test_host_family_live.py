@@ -144,3 +144,24 @@ def test_a_second_watcher_refuses_while_a_healthy_one_serves(sandbox: Sandbox) -
     assert "a healthy hostcli-watch daemon already serves this root" in second.log_path.read_text()  # type: ignore[attr-defined]
     first.send_signal(signal.SIGTERM)
     assert first.wait(timeout=30) == 0
+
+
+IDLE_SCRIPT = """
+import synclease
+family = synclease.declare_family("test-idle", range(9530, 9532), idle_retirement_seconds=0.5)
+raise SystemExit(synclease.serve(family, version="0.1"))
+"""
+
+
+def test_a_host_family_daemon_retires_by_itself_when_idle(sandbox: Sandbox) -> None:
+    if not all(port_free(port) for port in (9530, 9531)):
+        pytest.skip("ports 9530-9531 are in use on this host")
+    proc = sandbox.popen(
+        [sys.executable, "-c", IDLE_SCRIPT], stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    leases = sandbox.root / "leases" / "test-idle"
+    seen = wait_for(lambda: proc.poll() is not None or list(leases.glob("*.json")), what="its lease")
+    assert seen is not True, proc.stdout.read() if proc.stdout else ""  # it served before it left
+    assert proc.wait(timeout=30) == 0, proc.stdout.read() if proc.stdout else ""
+    assert not any(leases.glob("*.json"))  # it dropped its lease on the way out
+    assert not (sandbox.root / "test-idle.singleton.json").exists()
