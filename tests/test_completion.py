@@ -38,6 +38,7 @@ def test_bash_completes_the_doctor_options(tmp_path: Path) -> None:
         "--force",
         "--format",
         "--output",
+        "--family",
         "--help",
     }
 

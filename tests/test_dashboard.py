@@ -34,7 +34,7 @@ from synclease.adapters.http_server import host_allowed
 from synclease.cli import dashboard_cmd
 from synclease.core import dashboard_record as rec
 from synclease.core.constants import DASHBOARD_PORT_RANGE, SYNC_PORT_RANGE
-from synclease.core.dashboards import Verdict, judge
+from synclease.core.dashboards import DashboardVerdict, judge
 from synclease.core.errors import BadInputError, DaemonStartError, RootError
 from synclease.core.escalate import CleanupPath, Outcome
 from synclease.core.fleet import Listener, Observation, ScanResult
@@ -303,25 +303,25 @@ RECORDED = rec.DashboardRecord(
 @pytest.mark.parametrize(
     ("obs", "verdict"),
     [
-        (dash_obs(), Verdict.TARGET),
-        (dash_obs(port=9400), Verdict.OUT_OF_RANGE),
-        (dash_obs(port=9236), Verdict.OUT_OF_RANGE),
-        (Observation(Listener(9260, 500, START)), Verdict.NO_SELF_REPORT),
-        (dash_obs(family="sync", sync_like=True), Verdict.OTHER_FAMILY),
-        (dash_obs(family=None), Verdict.OTHER_FAMILY),
-        (dash_obs(project="/work/project-b"), Verdict.OTHER_PROJECT),
-        (dash_obs(project=None), Verdict.OTHER_PROJECT),
-        (dash_obs(port=9270, pid=501), Verdict.RECORDED_DASHBOARD),
-        (dash_obs(pid=700), Verdict.RECORDED_DASHBOARD),
-        (dash_obs(pid=None), Verdict.MISSING_PID),
-        (dash_obs(says={"pid": 999}), Verdict.IDENTITY_MISMATCH),
-        (dash_obs(says={"port": 9261}), Verdict.IDENTITY_MISMATCH),
-        (dash_obs(process_start_time=START + 5), Verdict.IDENTITY_MISMATCH),
-        (dash_obs(process_start_time=None), Verdict.IDENTITY_MISMATCH),
-        (dash_obs(pid=os.getpid()), Verdict.SELF),
+        (dash_obs(), DashboardVerdict.TARGET),
+        (dash_obs(port=9400), DashboardVerdict.OUT_OF_RANGE),
+        (dash_obs(port=9236), DashboardVerdict.OUT_OF_RANGE),
+        (Observation(Listener(9260, 500, START)), DashboardVerdict.NO_SELF_REPORT),
+        (dash_obs(family="sync", sync_like=True), DashboardVerdict.OTHER_FAMILY),
+        (dash_obs(family=None), DashboardVerdict.OTHER_FAMILY),
+        (dash_obs(project="/work/project-b"), DashboardVerdict.OTHER_PROJECT),
+        (dash_obs(project=None), DashboardVerdict.OTHER_PROJECT),
+        (dash_obs(port=9270, pid=501), DashboardVerdict.RECORDED_DASHBOARD),
+        (dash_obs(pid=700), DashboardVerdict.RECORDED_DASHBOARD),
+        (dash_obs(pid=None), DashboardVerdict.MISSING_PID),
+        (dash_obs(says={"pid": 999}), DashboardVerdict.IDENTITY_MISMATCH),
+        (dash_obs(says={"port": 9261}), DashboardVerdict.IDENTITY_MISMATCH),
+        (dash_obs(process_start_time=START + 5), DashboardVerdict.IDENTITY_MISMATCH),
+        (dash_obs(process_start_time=None), DashboardVerdict.IDENTITY_MISMATCH),
+        (dash_obs(pid=os.getpid()), DashboardVerdict.SELF),
     ],
 )
-def test_judge(obs: Observation, verdict: Verdict) -> None:
+def test_judge(obs: Observation, verdict: DashboardVerdict) -> None:
     assert judge(obs, PROJECT, RECORDED, os.getpid()) is verdict
 
 
@@ -345,7 +345,7 @@ def test_cleanup_escalates_only_proven_targets() -> None:
     assert "retire" not in ops.log  # the cleanup has no token: no polite step
     assert [o.target.pid for o in result.swept] == [500]
     assert result.swept[0].path is CleanupPath.TERMINATE
-    assert [(j.port, j.verdict) for j in result.skipped] == [(9264, Verdict.MISSING_PID)]
+    assert [(j.port, j.verdict) for j in result.skipped] == [(9264, DashboardVerdict.MISSING_PID)]
     assert set(result.ignored_ports) == {9261, 9262, 9263}
     assert result.to_json()["swept"] == [{"pid": 500, "port": 9260, "cleanup_path": "terminate"}]
 

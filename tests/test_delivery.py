@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 from synclease.core.delivery import (
     MAX_BATCH_BYTES,
     MAX_REJECTIONS,
+    BatchVerdict,
     Bisection,
-    Verdict,
     fit_count,
     is_permanent,
     judge,
@@ -65,33 +65,33 @@ def test_is_permanent(status: int | None, permanent: bool) -> None:
 @pytest.mark.parametrize(
     ("status", "count", "rejections", "verdict"),
     [
-        (200, 5, 0, Verdict.DELIVERED),
-        (204, 1, 2, Verdict.DELIVERED),
-        (401, 5, 0, Verdict.AUTH),
-        (403, 1, 2, Verdict.AUTH),
-        (408, 1, 2, Verdict.RETRY),
-        (429, 1, 2, Verdict.RETRY),
-        (503, 1, 2, Verdict.RETRY),
-        (302, 1, 2, Verdict.RETRY),  # a redirect is configuration, not the event's fault
-        (422, 5, 0, Verdict.SPLIT),
-        (413, 2, 0, Verdict.SPLIT),
-        (422, 1, 0, Verdict.REJECTED),
-        (422, 1, MAX_REJECTIONS - 2, Verdict.REJECTED),
-        (422, 1, MAX_REJECTIONS - 1, Verdict.DEAD_LETTER),
-        (413, 1, MAX_REJECTIONS - 1, Verdict.DEAD_LETTER),
-        (400, 1, MAX_REJECTIONS + 5, Verdict.DEAD_LETTER),
+        (200, 5, 0, BatchVerdict.DELIVERED),
+        (204, 1, 2, BatchVerdict.DELIVERED),
+        (401, 5, 0, BatchVerdict.AUTH),
+        (403, 1, 2, BatchVerdict.AUTH),
+        (408, 1, 2, BatchVerdict.RETRY),
+        (429, 1, 2, BatchVerdict.RETRY),
+        (503, 1, 2, BatchVerdict.RETRY),
+        (302, 1, 2, BatchVerdict.RETRY),  # a redirect is configuration, not the event's fault
+        (422, 5, 0, BatchVerdict.SPLIT),
+        (413, 2, 0, BatchVerdict.SPLIT),
+        (422, 1, 0, BatchVerdict.REJECTED),
+        (422, 1, MAX_REJECTIONS - 2, BatchVerdict.REJECTED),
+        (422, 1, MAX_REJECTIONS - 1, BatchVerdict.DEAD_LETTER),
+        (413, 1, MAX_REJECTIONS - 1, BatchVerdict.DEAD_LETTER),
+        (400, 1, MAX_REJECTIONS + 5, BatchVerdict.DEAD_LETTER),
     ],
 )
-def test_judge(status: int, count: int, rejections: int, verdict: Verdict) -> None:
+def test_judge(status: int, count: int, rejections: int, verdict: BatchVerdict) -> None:
     part = [ev(n, rejections if n == 0 else 0) for n in range(count)]
     assert judge(classify_status(status), status, part) is verdict
 
 
 def test_judge_without_a_status_is_a_retry() -> None:
     # A bad server URL or an invalid request header is "rejected" with no status: not the events' fault.
-    assert judge("rejected", None, [ev(0)]) is Verdict.RETRY
-    assert judge("retryable", None, [ev(0), ev(1)]) is Verdict.RETRY
-    assert judge("rejected", 422, []) is Verdict.RETRY
+    assert judge("rejected", None, [ev(0)]) is BatchVerdict.RETRY
+    assert judge("retryable", None, [ev(0), ev(1)]) is BatchVerdict.RETRY
+    assert judge("rejected", 422, []) is BatchVerdict.RETRY
 
 
 def test_bisection_finds_one_poison_and_sends_every_good_event_once() -> None:

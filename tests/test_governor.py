@@ -8,12 +8,12 @@ import pytest
 from freezegun import freeze_time
 
 from synclease.adapters.clock import SystemClock
-from synclease.core.governor import Action, Decision, Observation, Reason, decide, is_superseded
+from synclease.core.governor import Action, Decision, Reason, Tick, decide, is_superseded
 
 IDLE = 900.0
 
 
-def observe(clock: SystemClock, last_activity: float, **overrides: object) -> Observation:
+def observe(clock: SystemClock, last_activity: float, **overrides: object) -> Tick:
     fields: dict[str, object] = {
         "now": clock.monotonic(),
         "last_activity": last_activity,
@@ -23,7 +23,7 @@ def observe(clock: SystemClock, last_activity: float, **overrides: object) -> Ob
         "lease_still_ours": True,
     }
     fields.update(overrides)
-    return Observation(**fields)  # type: ignore[arg-type]
+    return Tick(**fields)  # type: ignore[arg-type]
 
 
 def test_fresh_daemon_keeps_serving() -> None:

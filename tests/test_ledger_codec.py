@@ -23,8 +23,8 @@ from synclease.core.ledger import (
     LOG_TAIL_LINES,
     MAX_LINE_BYTES,
     MAX_LOG_LINE_CHARS,
+    EventEvidence,
     EventKind,
-    Evidence,
     LedgerEvent,
     LedgerReason,
     log_lines,
@@ -56,7 +56,7 @@ def make_event(**changes: Any) -> LedgerEvent:
         package_version="1.4.0",
         reason=LedgerReason.SUPERSEDED,
         by=None,
-        evidence=Evidence(superseded_by="ledger-inst-0002", superseded_generation=17, queue_depth=3),
+        evidence=EventEvidence(superseded_by="ledger-inst-0002", superseded_generation=17, queue_depth=3),
     )
     return replace(event, **changes)
 
@@ -66,7 +66,7 @@ def full_event() -> LedgerEvent:
         kind=EventKind.VANISHED,
         reason=LedgerReason.HOLDER_DEAD,
         by=Actor(pid=777, command="auth doctor --reset"),
-        evidence=Evidence(
+        evidence=EventEvidence(
             idle_seconds=12.5,
             superseded_by="ledger-inst-0002",
             superseded_generation=2**40,
@@ -111,7 +111,7 @@ def test_round_trip_of_a_start_that_failed_before_binding() -> None:
         package_version=None,
         reason=LedgerReason.STARTUP_FAILED,
         by=Actor(pid=99, command="sync start"),
-        evidence=Evidence(error_code="exit_70", log_tail=log_lines("one\ntwo\n")),
+        evidence=EventEvidence(error_code="exit_70", log_tail=log_lines("one\ntwo\n")),
     )
     assert decode_event(encode_event(event)) == event
     assert event.evidence.log_tail == ("one", "two")
@@ -143,7 +143,7 @@ def test_line_is_one_sorted_compact_ascii_json_object_with_every_field() -> None
 
 
 def test_unset_fields_are_written_as_null() -> None:
-    doc = doc_of(make_event(reason=None, evidence=Evidence()))
+    doc = doc_of(make_event(reason=None, evidence=EventEvidence()))
     assert doc["reason"] is None and doc["by"] is None
     assert doc["evidence"] == {
         "idle_seconds": None, "superseded_by": None, "superseded_generation": None, "queue_depth": None,
@@ -166,7 +166,7 @@ def test_missing_optional_fields_are_null_and_unknown_fields_are_ignored() -> No
     assert (event.kind, event.instance_id, event.pid, event.reason, event.by) == (
         EventKind.SERVING, None, None, None, None,
     )  # fmt: skip
-    assert event.evidence == Evidence()
+    assert event.evidence == EventEvidence()
     doc = doc_of(full_event())
     doc["evidence"]["rss_bytes"] = 123
     assert decode_event(line_of(doc)) == full_event()
@@ -211,7 +211,7 @@ def test_worst_case_non_ascii_log_tail_and_version_still_fit() -> None:
         instance_id=longest_id,
         pid=2**31 - 1,
         by=Actor(pid=2**31 - 1, command="a" * 48),
-        evidence=Evidence(
+        evidence=EventEvidence(
             idle_seconds=1e9 - 1e-6,
             superseded_by=longest_id,
             superseded_generation=2**62,
@@ -225,7 +225,7 @@ def test_worst_case_non_ascii_log_tail_and_version_still_fit() -> None:
 
 
 def test_log_lines_lose_control_characters_but_keep_tabs() -> None:
-    evidence = Evidence(log_tail=("\x1b[31mred\x1b[0m\tok\r", "bell\x07", "nul\x00", "lone\ud800"))
+    evidence = EventEvidence(log_tail=("\x1b[31mred\x1b[0m\tok\r", "bell\x07", "nul\x00", "lone\ud800"))
     assert evidence.log_tail == ("\ufffd[31mred\ufffd[0m\tok\ufffd", "bell\ufffd", "nul\ufffd", "lone\ufffd")
     assert evidence.log_truncated is False
     event = make_event(evidence=evidence)
@@ -374,7 +374,7 @@ def test_bad_closed_forms_are_refused_when_an_event_is_built(changes: dict[str, 
 )
 def test_bad_evidence_is_refused_when_built(kwargs: dict[str, Any]) -> None:
     with pytest.raises(ValueError):
-        Evidence(**kwargs)
+        EventEvidence(**kwargs)
 
 
 @pytest.mark.parametrize(
@@ -402,14 +402,14 @@ def test_the_reason_set_covers_the_reasons_the_governor_and_the_reaper_use() -> 
 
 
 def test_encoded_events_validate_against_the_schema() -> None:
-    for event in [make_event(), full_event(), make_event(evidence=Evidence(), reason=None)]:
+    for event in [make_event(), full_event(), make_event(evidence=EventEvidence(), reason=None)]:
         errors = list(VALIDATOR.iter_errors(doc_of(event)))
         assert not errors, errors
 
 
 _ids = st.from_regex(r"\A[A-Za-z0-9_-]{8,64}\Z")
 _evidence = st.builds(
-    Evidence,
+    EventEvidence,
     idle_seconds=st.none() | st.floats(0, 1e9),
     superseded_by=st.none() | _ids,
     superseded_generation=st.none() | st.integers(1, 2**62),

@@ -39,7 +39,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from synclease.adapters.ledger_store import LedgerStore
 from synclease.adapters.root import DaemonRoot
-from synclease.core.ledger import EventKind, Evidence, LedgerEvent
+from synclease.core.ledger import EventKind, EventEvidence, LedgerEvent
 
 store = LedgerStore(DaemonRoot(Path(sys.argv[1])), max_file_bytes=int(sys.argv[3]))
 print("ready", flush=True)
@@ -58,7 +58,7 @@ while rounds < max_rounds and time.monotonic() < deadline:
     event = LedgerEvent(
         at=datetime.now(UTC), kind=EventKind.VANISHED if size else EventKind.SERVING,
         instance_id=f"w{index:02d}-r{rounds:07d}", pid=os.getpid(), port=9400 + index, package_version="1.0",
-        evidence=Evidence(queue_depth=rounds, log_tail=tuple(f"w{index} r{rounds} {n} " + "x" * 180 for n in range(size))),
+        evidence=EventEvidence(queue_depth=rounds, log_tail=tuple(f"w{index} r{rounds} {n} " + "x" * 180 for n in range(size))),
     )
     result = store.append(event)
     if not result.ok:

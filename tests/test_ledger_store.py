@@ -23,7 +23,7 @@ from jsonschema import Draft202012Validator
 from synclease.adapters.ledger_store import Appended, LedgerStore
 from synclease.adapters.locks import file_lock
 from synclease.adapters.root import DaemonRoot
-from synclease.core.ledger import MAX_LINE_BYTES, EventKind, Evidence, LedgerEvent, LedgerReason
+from synclease.core.ledger import MAX_LINE_BYTES, EventEvidence, EventKind, LedgerEvent, LedgerReason
 from synclease.core.ledger_codec import encode_event
 
 T0 = datetime(2026, 7, 1, 8, 0, 0, tzinfo=UTC)
@@ -42,7 +42,7 @@ def event(i: int, kind: EventKind = EventKind.RETIRED, tail: int = 0) -> LedgerE
         port=9400 + i % 50,
         package_version="2.0.0",
         reason=LedgerReason.IDLE if kind is EventKind.RETIRED else None,
-        evidence=Evidence(
+        evidence=EventEvidence(
             idle_seconds=900.0, log_tail=tuple(f"log {i} line {n}" for n in range(tail)) or None
         ),
     )

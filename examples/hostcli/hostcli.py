@@ -3,7 +3,8 @@
 Its commands do their own work, then call ``synclease.ensure`` (one healthy sync daemon for the
 user, reused across every call) and ``synclease.enqueue`` (the event survives a crash, a full disk
 on the server side or no network; the daemon uploads it). ``hostcli doctor`` shows what synclease
-would clean up. Run it as ``python examples/hostcli/hostcli.py --help``.
+would clean up; ``hostcli watch`` runs a daemon of hostcli's own family (``hostcli_families.py``)
+through synclease's lifecycle. Run it as ``python examples/hostcli/hostcli.py --help``.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import json
 
 import typer
+from hostcli_families import WATCH
 
 import synclease
 
@@ -54,10 +56,17 @@ def build(
 
 
 @app.command()
-def doctor() -> None:
-    """What synclease sees on its port range, and what it would clean up."""
+def doctor(
+    family: str = typer.Option("sync", "--family", help=f"sync, or {WATCH.name} (our watcher)."),
+    reset: bool = typer.Option(False, "--reset", help="Clean what is provably ours and stale."),
+) -> None:
+    """What synclease sees on a family's port range, and what it would clean up (or cleans)."""
     try:
-        found = synclease.survey()
+        found = (
+            synclease.reset(family=family, by="hostcli doctor").after
+            if reset
+            else synclease.survey(family=family)
+        )
     except synclease.SyncleaseError as exc:
         raise _fail(exc) from None
     for record in found.records:
@@ -65,7 +74,17 @@ def doctor() -> None:
         role = "singleton" if record.is_recorded_singleton else "orphan"
         typer.echo(f"port {record.port}: {role} pid {record.pid} {record.cleanup_class.value} ({reason})")
     if not found.records:
-        typer.echo("no sync daemon listening")
+        typer.echo(f"no {family} daemon listening")
+
+
+@app.command()
+def watch(replace: bool = typer.Option(False, "--replace", help="Supersede a healthy watcher.")) -> None:
+    """Run hostcli's watcher daemon in the foreground, on synclease's lifecycle: it holds a lease,
+    reports itself, and retires when idle, replaced, asked, or on Ctrl-C."""
+    try:
+        synclease.serve(WATCH, replace=replace, version="1.0.0")
+    except synclease.SyncleaseError as exc:
+        raise _fail(exc) from None
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from synclease._version import __version__
 
 if TYPE_CHECKING:
-    from synclease.api import enqueue, enqueue_many, ensure, reset, survey
+    from synclease.api import enqueue, enqueue_many, ensure, reset, serve, survey
     from synclease.core.errors import (
         AlreadyRunningError,
         BadInputError,
@@ -22,6 +22,7 @@ if TYPE_CHECKING:
         SyncleaseError,
         UnsupportedPlatformError,
     )
+    from synclease.core.family import Family, FamilyError, declare_family
     from synclease.core.fleet import CleanupClass, IdentityRecord, SkipReason, Survey
     from synclease.core.outcomes import Failed, LeaseRemoved, Skipped, SweepResult, Swept
     from synclease.services.push import Pushed
@@ -35,6 +36,10 @@ _HOMES = {
     "enqueue_many": "synclease.api",
     "survey": "synclease.api",
     "reset": "synclease.api",
+    "serve": "synclease.api",
+    "declare_family": "synclease.core.family",
+    "Family": "synclease.core.family",
+    "FamilyError": "synclease.core.family",
     "EnsureResult": "synclease.services.reuse",
     "Pushed": "synclease.services.push",
     "ResetResult": "synclease.services.reset",
@@ -62,6 +67,8 @@ __all__ = [
     "DaemonStartError",
     "EnsureResult",
     "Failed",
+    "Family",
+    "FamilyError",
     "IdentityRecord",
     "LeaseRemoved",
     "Pushed",
@@ -75,10 +82,12 @@ __all__ = [
     "SyncleaseError",
     "UnsupportedPlatformError",
     "__version__",
+    "declare_family",
     "enqueue",
     "enqueue_many",
     "ensure",
     "reset",
+    "serve",
     "survey",
 ]
 

@@ -2,9 +2,11 @@
 
 Four calls, each what a CLI command does, in-process and typed: :func:`ensure` (``sync start``),
 :func:`enqueue` (``sync push``), :func:`survey` (what ``auth doctor`` shows) and :func:`reset`
-(``auth doctor --reset``). Each reads the same environment variables as the CLI; ``home`` overrides
-``SYNCLEASE_HOME``. Every expected failure is a :class:`~synclease.core.errors.SyncleaseError`
-(``one_line()`` is the message the CLI would print); nothing here prints, exits or renders.
+(``auth doctor --reset``); and for a host's own daemon family (ADR 0019), :func:`declare_family` and
+:func:`serve` (run a daemon of it in this process). Each reads the same environment variables as
+the CLI; ``home`` overrides ``SYNCLEASE_HOME``. Every expected failure is a
+:class:`~synclease.core.errors.SyncleaseError` (``one_line()`` is the message the CLI would print);
+nothing here prints, exits or renders (``serve`` runs a daemon, which logs).
 
 Importing this module costs what ``ensure`` needs and no more: the survey and the reset import their
 machinery (the process table, the sweep) when first called.
@@ -18,6 +20,8 @@ from typing import TYPE_CHECKING, Any
 
 from synclease.core.actor import Actor
 from synclease.core.errors import BadInputError
+from synclease.core.family import Family, FamilyError, get_family
+from synclease.core.record import replace as replace_options
 from synclease.services import context
 from synclease.services.ensure import ensure as _ensure
 from synclease.services.reuse import EnsureResult
@@ -28,6 +32,10 @@ if TYPE_CHECKING:
     from synclease.services.reset import ResetResult
 
 PathLike = str | os.PathLike[str]
+#: The families synclease runs itself (``ensure``, ``sync run``, ``synclease dashboard``).
+BUILT_IN_FAMILIES = frozenset({"sync", "dashboard"})
+#: A lease's ``package_version`` is at most this long (lease-v1 §4.2).
+MAX_VERSION_CHARS = 64
 
 
 def _env(home: PathLike | None) -> Mapping[str, str] | None:
@@ -70,19 +78,51 @@ def enqueue_many(
     return push(context.load(env=_env(home)), list(events), _actor(by))
 
 
-def survey(*, home: PathLike | None = None) -> Survey:
-    """The doctor's view, read-only: every listener on the sync range with its ``cleanup_class`` and
-    reason, and this root's leases judged. Creates, signals and deletes nothing."""
+def survey(*, home: PathLike | None = None, family: str = "sync") -> Survey:
+    """The doctor's view, read-only: every listener on ``family``'s range with its ``cleanup_class``
+    and reason, and this root's leases of that family judged. Creates, signals and deletes nothing."""
     from synclease.services.survey import survey as _survey
 
     ctx = context.load(create=False, env=_env(home))
-    return _survey(ctx.store, ctx.clock, ctx.settings.port_range)
+    store, ports = ctx.governed(family)
+    return _survey(store, ctx.clock, ports)
 
 
-def reset(*, home: PathLike | None = None, force: bool = False, by: str = "api reset") -> ResetResult:
-    """Sweep ``safe_auto`` daemons and stale leases (and ``operator_required`` ones with ``force``),
-    exactly as ``auth doctor --reset`` does; the result lists ``swept``, ``skipped`` and ``failed``."""
+def reset(
+    *, home: PathLike | None = None, force: bool = False, by: str = "api reset", family: str = "sync"
+) -> ResetResult:
+    """Sweep ``safe_auto`` daemons and stale leases of ``family`` (and ``operator_required`` ones with
+    ``force``), exactly as ``auth doctor --reset`` does; the result lists ``swept``, ``skipped`` and
+    ``failed``."""
     from synclease.services.reset import reset as _reset
 
     ctx = context.load(env=_env(home))
-    return _reset(ctx.store, ctx.clock, ctx.settings.port_range, force=force, by=_actor(by))
+    store, ports = ctx.governed(family)
+    return _reset(store, ctx.clock, ports, force=force, by=_actor(by))
+
+
+def serve(family: Family, *, home: PathLike | None = None, replace: bool = False, version: str = "0") -> int:
+    """Run a daemon of a declared ``family`` in this process until it retires, then return 0.
+
+    It binds the first free port of the family's range, holds a lease in the family's lease
+    directory, records itself as the family's singleton (``AlreadyRunningError`` while a healthy one
+    serves, unless ``replace``), serves its self-report at the family's health path and a polite
+    ``POST /api/retire``, and retires when idle for the family's idle constant, superseded, asked,
+    or on SIGTERM/SIGINT (its handlers are installed for the call and restored after). ``version``
+    is what its lease and self-report give as ``package_version``."""
+    from synclease.daemons.hosted.daemon import HostedOptions, serve_family
+
+    if family.name in BUILT_IN_FAMILIES or get_family(family.name) != family:
+        raise FamilyError(
+            f"serve runs a daemon of a family you declared, not {family.name!r} as given",
+            hint="pass what declare_family returned; the sync daemon is ensure() or `synclease sync run`",
+        )
+    if not 0 < len(version) <= MAX_VERSION_CHARS or not version.isprintable():
+        raise BadInputError(
+            f"version={version[:80]!r} is not a version", hint="pass e.g. '1.4.2' (1-64 printable characters)"
+        )
+    ctx = context.load(env=_env(home))
+    opts = HostedOptions(
+        family=family, root=ctx.root, settings=ctx.settings, clock=ctx.clock, version=version
+    )
+    return serve_family(replace_options(opts, replace=replace))

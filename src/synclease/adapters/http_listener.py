@@ -98,7 +98,7 @@ def _peek(conn: socket.socket) -> bytes | None:
         return b""
 
 
-class Listener:
+class AcceptLoop:
     """``127.0.0.1:port``, serving each request with ``serve(connection, deadline)`` in a bounded pool."""
 
     def __init__(self, address: tuple[str, int], serve: Serve) -> None:

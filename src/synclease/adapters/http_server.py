@@ -20,7 +20,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
-from synclease.adapters.http_listener import DeadlineReader, Listener
+from synclease.adapters.http_listener import AcceptLoop, DeadlineReader
 from synclease.core.constants import LOOPBACK, MAX_BODY_BYTES
 from synclease.core.errors import SyncleaseError
 from synclease.core.ports import port_order
@@ -112,8 +112,8 @@ def host_allowed(host: str | None, port: int | None = None) -> bool:
     return given_port is None or port is None or given_port == str(port)
 
 
-class ControlServer(Listener):
-    """A control plane: the bounded accept loop (:class:`~synclease.adapters.http_listener.Listener`;
+class ControlServer(AcceptLoop):
+    """A control plane: the bounded accept loop (:class:`~synclease.adapters.http_listener.AcceptLoop`;
     ``SO_REUSEADDR`` on Linux only, where it just lets a restarted daemon take back its port from
     TIME_WAIT leftovers) serving the daemon's routes through :class:`_Handler`."""
 

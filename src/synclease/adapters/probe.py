@@ -16,7 +16,8 @@ from typing import Any
 from synclease.adapters import http_client, listeners
 from synclease.adapters.clock import SYSTEM_CLOCK
 from synclease.core.clock import Clock
-from synclease.core.constants import FAMILY_RANGES, HEALTH_TIMEOUT_SECONDS, SYNC
+from synclease.core.constants import HEALTH_TIMEOUT_SECONDS
+from synclease.core.family import SYNC_FAMILY, Family
 from synclease.core.fleet import Listener, Observation, ScanResult
 from synclease.core.health import HealthReport, parse_health
 from synclease.core.record import record
@@ -60,8 +61,8 @@ class _Probe:
     error: str | None
 
 
-def _probe_all(ports: range, gate_timeout: float, health_timeout: float) -> list[_Probe]:
-    calls = [http_client.Call(port, "GET", HEALTH_PATH) for port in ports]
+def _probe_all(ports: range, path: str, gate_timeout: float, health_timeout: float) -> list[_Probe]:
+    calls = [http_client.Call(port, "GET", path) for port in ports]
     replies = http_client.exchange(calls, gate_timeout + health_timeout, connect_timeout=gate_timeout)
     probes = []
     for port, reply in zip(ports, replies, strict=True):
@@ -117,16 +118,10 @@ def _observe_all(
     return observations, resolver.error
 
 
-def _check_ports(ports: range, family: str) -> None:
-    allowed = FAMILY_RANGES[family]
-    if ports.step != 1 or (len(ports) and (ports.start < allowed.start or ports.stop > allowed.stop)):
-        raise ValueError(f"ports {ports} are not inside the {family} family range {allowed}")
-
-
 def scan(
     ports: range,
     *,
-    family: str = SYNC,
+    family: Family = SYNC_FAMILY,
     clock: Clock = SYSTEM_CLOCK,
     gate_timeout: float = GATE_TIMEOUT_SECONDS,
     health_timeout: float = HEALTH_TIMEOUT_SECONDS,
@@ -137,10 +132,10 @@ def scan(
     ``claimed_pids`` (port → PIDs that leases or the singleton record name) and each self-report's PID
     are the claims a listener's PID is proven from (:mod:`.listeners`).
     """
-    _check_ports(ports, family)
+    family.check_range(ports)
     started = clock.monotonic()
     reader, table_read = _read_table_aside(ports)
-    probes = _probe_all(ports, gate_timeout, health_timeout)
+    probes = _probe_all(ports, family.health_path, gate_timeout, health_timeout)
     reader.join()
     observations, table_error = _observe_all(probes, table_read[0], claimed_pids or {})
     return ScanResult(

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from synclease.adapters.fsio import ensure_private_dir
 from synclease.core.errors import RootError
+from synclease.core.family import get_family
 from synclease.core.record import record
 
 
@@ -31,7 +32,7 @@ class DaemonRoot:
         return scope_id_for(self.path)
 
     def leases_dir(self, family: str = "sync") -> Path:
-        return self.path / "leases" / family
+        return self.path / get_family(family).lease_dir
 
     def lease_path(self, instance_id: str, family: str = "sync") -> Path:
         return self.leases_dir(family) / f"{instance_id}.json"

@@ -15,6 +15,13 @@ from synclease.core.escalate import CleanupPath, Target
 from synclease.core.identity import is_gone
 
 POLL_SECONDS = 0.02
+RETIRE_PATH = "/api/retire"
+
+
+def post_retire(port: int, token: str, body: Mapping[str, object] | None, path: str = RETIRE_PATH) -> bool:
+    """The polite step, the one way it is asked: ``POST path`` with the daemon's token and ``body``
+    (why, who asks), within :data:`RETIRE_REQUEST_TIMEOUT_SECONDS`; True if the daemon accepted."""
+    return http_client.post(port, path, token, RETIRE_REQUEST_TIMEOUT_SECONDS, body).ok
 
 
 def process_gone(target: Target) -> bool:
@@ -35,7 +42,7 @@ def port_closed_by(pid: int, port: int) -> bool:
 class RealOps:
     """The sync family's ladder: the polite step is ``POST /api/retire`` with the lease's token."""
 
-    retire_path = "/api/retire"
+    retire_path = RETIRE_PATH
 
     def __init__(
         self,
@@ -50,8 +57,7 @@ class RealOps:
         if target.token is None:
             return False
         body = self.retire_body(target) if callable(self.retire_body) else self.retire_body
-        port, token = target.port, target.token
-        return http_client.post(port, self.retire_path, token, RETIRE_REQUEST_TIMEOUT_SECONDS, body).ok
+        return post_retire(target.port, target.token, body, self.retire_path)
 
     def veto(self, target: Target, step: CleanupPath) -> str | None:
         """Never a process of another user: as root, only root's own daemons are touched."""

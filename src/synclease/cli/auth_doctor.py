@@ -1,4 +1,7 @@
-"""``synclease auth doctor [--json | --format text|json|openmetrics] [--output PATH] [--reset [--force]]``.
+"""``synclease auth doctor [--json | --format text|json|openmetrics] [--output PATH] [--reset [--force]]
+[--family NAME]``.
+
+``--family`` governs another declared family (``SYNCLEASE_FAMILIES``, ADR 0019) with the same table.
 
 Without ``--reset`` it only reads: it never signals, deletes or creates anything but the ``--output``
 file it is asked for. With ``--reset`` it sweeps ``safe_auto`` daemons and stale leases, and
@@ -64,7 +67,13 @@ def _show(
 
 
 def run(
-    as_json: bool, reset: bool, force: bool, *, output_format: str = "text", output: Path | None = None
+    as_json: bool,
+    reset: bool,
+    force: bool,
+    *,
+    output_format: str = "text",
+    output: Path | None = None,
+    family: str = "sync",
 ) -> int:
     if force and not reset:
         raise BadInputError(
@@ -72,16 +81,17 @@ def run(
         )
     chosen = _choose(as_json, output_format, output)
     ctx = context.load(create=reset)
+    store, ports = ctx.governed(family)
     if not reset:
-        _show(ctx, survey(ctx.store, ctx.clock, ctx.settings.port_range), chosen, output)
+        _show(ctx, survey(store, ctx.clock, ports), chosen, output)
         return 0
     interactive = chosen == "text" and sys.stdin.isatty()
     from synclease.services.reset import reset as sweep_fleet  # the read-only doctor never loads it
 
     done = sweep_fleet(
-        ctx.store,
+        store,
         ctx.clock,
-        ctx.settings.port_range,
+        ports,
         force=force,
         confirm=_confirm if interactive else None,
         by=actor("auth doctor reset"),

@@ -128,7 +128,7 @@ def auth_logout(as_json: bool = JSON_OPTION) -> int:
 
 
 @auth_app.command("doctor")
-def auth_doctor(
+def auth_doctor(  # noqa: PLR0917 (typer reads each option as a parameter)
     as_json: bool = JSON_OPTION,
     reset: bool = typer.Option(False, "--reset", help="Clean safe_auto daemons and stale leases."),
     force: bool = typer.Option(False, "--force", help="With --reset: also clean operator_required daemons."),
@@ -139,11 +139,14 @@ def auth_doctor(
         help="text (default), json (as --json) or openmetrics (for Prometheus' textfile collector).",
     ),
     output: Path | None = OUTPUT_OPTION,
+    family: str = typer.Option(
+        "sync", "--family", help="The daemon family to govern: sync, or one declared via SYNCLEASE_FAMILIES."
+    ),
 ) -> int:
     """Diagnose this root's sync daemons (read-only), or clean them with --reset."""
     from synclease.cli import auth_doctor as cmd
 
-    return cmd.run(as_json, reset, force, output_format=output_format, output=output)
+    return cmd.run(as_json, reset, force, output_format=output_format, output=output, family=family)
 
 
 @sync_app.command("history")

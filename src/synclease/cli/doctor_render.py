@@ -7,8 +7,8 @@ from typing import Any
 from rich.table import Table
 
 from synclease.cli.output import stdout_console
+from synclease.core.constants import RESET_FORCE
 from synclease.core.fleet import IdentityRecord
-from synclease.core.report import RESET_FORCE
 
 
 def confirm_operator_required(manual: list[IdentityRecord]) -> bool:

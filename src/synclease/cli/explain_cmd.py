@@ -4,7 +4,7 @@ matches, 2 for a malformed target)."""
 from __future__ import annotations
 
 from synclease.cli.output import emit_json, stdout_console
-from synclease.core.explain import Verdict, parse_target
+from synclease.core.explain import Explanation, parse_target
 from synclease.services import context
 from synclease.services.explain import explain
 
@@ -24,7 +24,7 @@ def _proof(value: object) -> str:
     return _word(value)
 
 
-def _render(verdict: Verdict) -> None:
+def _render(verdict: Explanation) -> None:
     con = stdout_console
     doc = verdict.to_json()
     if not verdict.found:

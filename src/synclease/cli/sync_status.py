@@ -7,7 +7,7 @@ from typing import Any
 from synclease.adapters.ledger_store import LedgerStore
 from synclease.cli.output import emit_json, stdout_console
 from synclease.core.clock import to_wire
-from synclease.core.lease import is_expired
+from synclease.core.fleet import LeaseStatus, lease_status
 from synclease.core.ledger_codec import to_document
 from synclease.core.ledger_queries import END_KINDS
 from synclease.services import context
@@ -58,7 +58,7 @@ def collect(ctx: context.Context) -> dict[str, Any]:
                 "pid": lease.pid,
                 "port": lease.port,
                 "package_version": lease.package_version,
-                "state": "expired" if is_expired(lease, now) else lease.state,
+                "state": "expired" if lease_status(entry, now) is LeaseStatus.EXPIRED else lease.state,
                 "renewed_at": to_wire(lease.renewed_at),
                 "is_singleton": view is not None and view.lease.instance_id == lease.instance_id,
             }

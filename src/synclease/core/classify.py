@@ -13,7 +13,6 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Iterable, Sequence
 from datetime import datetime
 
-from synclease.core.constants import SYNC
 from synclease.core.evidence import Evidence, gather
 from synclease.core.fleet import (
     CleanupClass,
@@ -25,6 +24,7 @@ from synclease.core.fleet import (
     Observation,
     SkipReason,
     StaleLease,
+    lease_status,
 )
 from synclease.core.identity import HolderVerdict, ProcessFacts, judge_holder
 from synclease.core.lease import LeaseEntry, is_expired
@@ -37,7 +37,7 @@ def _out_of_range(ev: Evidence) -> bool:
 
 
 def _other_family(ev: Evidence) -> bool:
-    return ev.report is not None and ev.report.family is not None and ev.report.family != SYNC
+    return ev.report is not None and ev.report.family is not None and ev.report.family != ev.ctx.family.name
 
 
 def _third_party(ev: Evidence) -> bool:
@@ -54,7 +54,7 @@ def _missing_pid(ev: Evidence) -> bool:
 
 def _cross_root(ev: Evidence) -> bool:
     report = ev.report
-    if report is None or not report.sync_like:
+    if report is None or not ev.sync_like:
         return False
     if report.scope_id is not None:
         return report.scope_id != ev.ctx.scope_id
@@ -204,7 +204,7 @@ def judge_orphan_lease(
         path=entry.path,
         port=lease.port,
         pid=lease.pid,
-        lease_state=LeaseStatus.EXPIRED if is_expired(lease, now) else LeaseStatus.LIVE,
+        lease_state=lease_status(entry, now),
         holder=verdict,
         stale=verdict.stale,
         reason=_HOLDER_REASONS[verdict],

@@ -242,9 +242,6 @@ class Strict:
         result: datetime = self._need(as_time(self.doc.get(name)), name)
         return result
 
-    def optional_time(self, name: str) -> datetime | None:
-        return None if self.doc.get(name) is None else self.time(name)
-
     def choice(self, name: str, allowed: frozenset[str]) -> str:
         value = self.doc.get(name)
         if not isinstance(value, str) or value not in allowed:

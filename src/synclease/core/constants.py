@@ -8,12 +8,15 @@ Family = Literal["sync", "dashboard"]
 SYNC: Final = "sync"
 DASHBOARD: Final = "dashboard"
 
-#: Half-open port ranges ``[start, stop)`` reserved for each family. Never configurable outside.
+#: Half-open port ranges ``[start, stop)`` of the built-in families (declared in ``core/family.py``).
 SYNC_PORT_RANGE: Final = range(9400, 9450)
 DASHBOARD_PORT_RANGE: Final = range(9237, 9337)
-FAMILY_RANGES: Final[dict[str, range]] = {SYNC: SYNC_PORT_RANGE, DASHBOARD: DASHBOARD_PORT_RANGE}
 
 LOOPBACK: Final = "127.0.0.1"
+
+#: The commands the doctor's and explain's remedies name.
+RESET: Final = "synclease auth doctor --reset"
+RESET_FORCE: Final = "synclease auth doctor --reset --force"
 
 #: Wire protocol spoken by daemons and CLIs (lease files, /api/health, control endpoints).
 PROTOCOL_VERSION: Final = 1

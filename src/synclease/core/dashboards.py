@@ -23,7 +23,7 @@ from synclease.core.identity import StartStamp
 from synclease.core.record import field, record
 
 
-class Verdict(enum.StrEnum):
+class DashboardVerdict(enum.StrEnum):
     TARGET = "target"
     OUT_OF_RANGE = "out_of_range"
     NO_SELF_REPORT = "no_self_report"
@@ -38,41 +38,41 @@ class Verdict(enum.StrEnum):
     def same_project(self) -> bool:
         """Verdicts reached only for a dashboard that claims this very project."""
         return self in (
-            Verdict.TARGET,
-            Verdict.RECORDED_DASHBOARD,
-            Verdict.MISSING_PID,
-            Verdict.IDENTITY_MISMATCH,
-            Verdict.SELF,
+            DashboardVerdict.TARGET,
+            DashboardVerdict.RECORDED_DASHBOARD,
+            DashboardVerdict.MISSING_PID,
+            DashboardVerdict.IDENTITY_MISMATCH,
+            DashboardVerdict.SELF,
         )
 
 
-def judge(obs: Observation, project: str, recorded: DashboardRecord | None, own_pid: int) -> Verdict:
-    """Pure; first match wins. Only :attr:`Verdict.TARGET` may be signalled."""
+def judge(obs: Observation, project: str, recorded: DashboardRecord | None, own_pid: int) -> DashboardVerdict:
+    """Pure; first match wins. Only :attr:`DashboardVerdict.TARGET` may be signalled."""
     listener, health = obs.listener, obs.health
     if obs.port not in DASHBOARD_PORT_RANGE:
-        return Verdict.OUT_OF_RANGE
+        return DashboardVerdict.OUT_OF_RANGE
     if health is None:
-        return Verdict.NO_SELF_REPORT
+        return DashboardVerdict.NO_SELF_REPORT
     if health.family != FAMILY:
-        return Verdict.OTHER_FAMILY
+        return DashboardVerdict.OTHER_FAMILY
     if health.project != project:
-        return Verdict.OTHER_PROJECT
+        return DashboardVerdict.OTHER_PROJECT
     if recorded is not None and (recorded.port == obs.port or recorded.pid in (listener.pid, health.pid)):
-        return Verdict.RECORDED_DASHBOARD
+        return DashboardVerdict.RECORDED_DASHBOARD
     if listener.pid is None:
-        return Verdict.MISSING_PID
+        return DashboardVerdict.MISSING_PID
     if listener_mismatches(health.pid, health.port, health.start, listener):
-        return Verdict.IDENTITY_MISMATCH
+        return DashboardVerdict.IDENTITY_MISMATCH
     if listener.pid == own_pid:
-        return Verdict.SELF
-    return Verdict.TARGET
+        return DashboardVerdict.SELF
+    return DashboardVerdict.TARGET
 
 
 @record
 class Judged:
     port: int
     pid: int | None
-    verdict: Verdict
+    verdict: DashboardVerdict
     start_time: StartStamp | None = None
 
     def to_json(self) -> dict[str, Any]:

@@ -31,7 +31,7 @@ MAX_REASON_CHARS = 160
 NOT_PERMANENT_4XX = frozenset({401, 403, 408, 429})
 
 
-class Verdict(enum.Enum):
+class BatchVerdict(enum.Enum):
     DELIVERED = "delivered"  # 2xx: delete the part
     SPLIT = "split"  # several events refused permanently: send each half
     REJECTED = "rejected"  # one event refused permanently, under the bound: count it, keep it, back off
@@ -45,17 +45,17 @@ def is_permanent(status: int | None) -> bool:
     return status is not None and 400 <= status < 500 and status not in NOT_PERMANENT_4XX
 
 
-def judge(kind: OutcomeKind, status: int | None, part: Sequence[Event]) -> Verdict:
+def judge(kind: OutcomeKind, status: int | None, part: Sequence[Event]) -> BatchVerdict:
     """What to do with ``part`` (the events just sent) after an answer of ``kind``/``status``."""
     if kind == "ok":
-        return Verdict.DELIVERED
+        return BatchVerdict.DELIVERED
     if kind == "auth_failed":
-        return Verdict.AUTH
+        return BatchVerdict.AUTH
     if kind != "rejected" or not is_permanent(status) or not part:
-        return Verdict.RETRY
+        return BatchVerdict.RETRY
     if len(part) > 1:
-        return Verdict.SPLIT
-    return Verdict.DEAD_LETTER if part[0].rejections + 1 >= MAX_REJECTIONS else Verdict.REJECTED
+        return BatchVerdict.SPLIT
+    return BatchVerdict.DEAD_LETTER if part[0].rejections + 1 >= MAX_REJECTIONS else BatchVerdict.REJECTED
 
 
 def fit_count(wire_sizes: Iterable[int], max_bytes: int = MAX_BATCH_BYTES) -> int:
@@ -80,7 +80,7 @@ def scrub(text: str, secret: str | None, limit: int = MAX_REASON_CHARS) -> str:
 
 class Bisection:
     """The parts of one claimed batch still to send, oldest first. ``next`` gives the part to send;
-    after a :attr:`Verdict.SPLIT` answer, ``split`` puts its two halves in its place."""
+    after a :attr:`BatchVerdict.SPLIT` answer, ``split`` puts its two halves in its place."""
 
     def __init__(self, batch: Sequence[Event]) -> None:
         self._stack: list[list[Event]] = [list(batch)] if batch else []

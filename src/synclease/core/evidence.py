@@ -9,15 +9,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from synclease.core.constants import SYNC
+from synclease.core.family import SYNC_FAMILY, Family
 from synclease.core.fleet import (
     FleetContext,
     LeaseStatus,
     Listener,
     Observation,
+    lease_status,
 )
 from synclease.core.health import HealthReport, lease_claim, mismatches
 from synclease.core.identity import Start, same_start
-from synclease.core.lease import LeaseEntry, LeaseRecord, is_expired
+from synclease.core.lease import LeaseEntry, LeaseRecord
 from synclease.core.record import record
 
 
@@ -48,7 +50,9 @@ class Evidence:
 
     @property
     def sync_like(self) -> bool:
-        return self.report is not None and self.report.sync_like
+        """The self-report presents the listener as a daemon of the governed family (for ``sync``,
+        also a legacy report with no family)."""
+        return of_family(self.report, self.ctx.family)
 
     @property
     def mismatches(self) -> tuple[str, ...]:
@@ -62,11 +66,17 @@ class Evidence:
 
     @property
     def lease_status(self) -> LeaseStatus:
-        if self.entry is None:
-            return LeaseStatus.MISSING
-        if self.entry.lease is None:
-            return LeaseStatus.UNREADABLE
-        return LeaseStatus.EXPIRED if is_expired(self.entry.lease, self.ctx.now) else LeaseStatus.LIVE
+        return lease_status(self.entry, self.ctx.now)
+
+
+def of_family(report: HealthReport | None, family: Family) -> bool:
+    """Does ``report`` present its listener as a daemon of ``family``? A report naming a family is
+    of that family; one naming none is a (legacy) sync daemon when it is sync-like."""
+    if report is None:
+        return False
+    if report.family is not None:
+        return report.family == family.name
+    return report.sync_like and family.name == SYNC
 
 
 def _speaks(health: HealthReport | None) -> HealthReport | None:
@@ -87,13 +97,15 @@ def _holds_port(lease: LeaseRecord, listener: Listener) -> bool:
     return listener.start is None or same_start(lease.start, listener.start)
 
 
-def find_lease(obs: Observation, leases: Sequence[LeaseEntry]) -> LeaseEntry | None:
-    """The lease file of the listener: by self-reported instance_id when a sync-like self-report
+def find_lease(
+    obs: Observation, leases: Sequence[LeaseEntry], family: Family = SYNC_FAMILY
+) -> LeaseEntry | None:
+    """The lease file of the listener: by self-reported instance_id when a self-report of ``family``
     names one (readable or not; two files claiming it count as one unreadable entry), else the
     readable lease naming this port whose holder could be the listener (the latest renewed if several).
     """
     report = obs.health
-    if report is not None and report.sync_like and report.instance_id is not None:
+    if of_family(report, family) and report is not None and report.instance_id is not None:
         named = [entry for entry in leases if entry.instance_id == report.instance_id]
         if len(named) > 1:  # e.g. a valid file and a hostile over-long name truncated to the same id
             return LeaseEntry(named[0].path, report.instance_id, None, "duplicate_instance")
@@ -122,7 +134,7 @@ def listener_mismatches(
 
 def _lease_vs_scope(lease: LeaseRecord, ctx: FleetContext) -> tuple[str, ...]:
     checks = (
-        ("daemon_family", lease.family == SYNC),
+        ("daemon_family", lease.family == ctx.family.name),
         ("scope_id", lease.scope_id == ctx.scope_id),
         ("daemon_root", lease.daemon_root == ctx.daemon_root),
     )
@@ -136,7 +148,7 @@ def _is_singleton(obs: Observation, ctx: FleetContext, entry: LeaseEntry | None)
     if record is None:
         return False
     report = obs.health
-    if report is not None and report.sync_like and report.instance_id == record.instance_id:
+    if of_family(report, ctx.family) and report is not None and report.instance_id == record.instance_id:
         return True
     if entry is not None and entry.instance_id == record.instance_id:
         return True
@@ -145,7 +157,7 @@ def _is_singleton(obs: Observation, ctx: FleetContext, entry: LeaseEntry | None)
 
 def gather(obs: Observation, ctx: FleetContext) -> Evidence:
     report = _speaks(obs.health)
-    entry = find_lease(obs, ctx.leases)
+    entry = find_lease(obs, ctx.leases, ctx.family)
     lease = None if entry is None else entry.lease
     listener = obs.listener
     return Evidence(

@@ -11,21 +11,20 @@ import re
 from typing import Any
 
 from synclease.core.clock import to_wire
-from synclease.core.constants import DASHBOARD_PORT_RANGE, SYNC_PORT_RANGE
+from synclease.core.constants import RESET, RESET_FORCE
 from synclease.core.errors import BadInputError
+from synclease.core.family import family_of_port
 from synclease.core.fleet import CleanupClass, IdentityRecord, LeaseStatus, StaleLease
 from synclease.core.ledger import LedgerEvent
 from synclease.core.ledger_codec import to_document
 from synclease.core.record import field, record
 
-RESET = "synclease auth doctor --reset"
-RESET_FORCE = "synclease auth doctor --reset --force"
 _PREFIX = re.compile(r"\A[A-Za-z0-9_-]{4,64}\Z")
 _MAX_PID = 2**31 - 1
 
 
 @record
-class Target:
+class ExplainTarget:
     """What the operator named: ``port``, ``pid`` or an instance-id ``prefix`` (exactly one)."""
 
     text: str
@@ -34,18 +33,18 @@ class Target:
     prefix: str | None = None
 
 
-def parse_target(text: str) -> Target:
+def parse_target(text: str) -> ExplainTarget:
     """A number in a family's port range is a port, any other positive number a PID, else an
     instance-id prefix of at least 4 characters; anything else is exit 2."""
     raw = text.strip()
     if raw.isdigit():
         value = int(raw)
-        if value in SYNC_PORT_RANGE or value in DASHBOARD_PORT_RANGE:
-            return Target(raw, port=value)
+        if family_of_port(value) is not None:
+            return ExplainTarget(raw, port=value)
         if 0 < value <= _MAX_PID:
-            return Target(raw, pid=value)
+            return ExplainTarget(raw, pid=value)
     elif _PREFIX.match(raw):
-        return Target(raw, prefix=raw)
+        return ExplainTarget(raw, prefix=raw)
     raise BadInputError(
         f"{text!r} is not a port, a PID or an instance-id prefix",
         hint="give e.g. 9412 (a port), 4242 (a PID) or 3f9a1c (the start of an instance id)",
@@ -59,8 +58,8 @@ class Reuse:
 
 
 @record
-class Verdict:
-    target: Target
+class Explanation:
+    target: ExplainTarget
     found: bool
     daemon_family: str | None = None
     instance_id: str | None = None
@@ -159,9 +158,13 @@ def _next(record: IdentityRecord, reuse: Reuse) -> str:
 
 
 def explain_listener(
-    target: Target, record: IdentityRecord, our_scope: str, reuse: Reuse, history: tuple[LedgerEvent, ...]
-) -> Verdict:
-    return Verdict(
+    target: ExplainTarget,
+    record: IdentityRecord,
+    our_scope: str,
+    reuse: Reuse,
+    history: tuple[LedgerEvent, ...],
+) -> Explanation:
+    return Explanation(
         target=target,
         found=True,
         daemon_family=record.daemon_family,
@@ -177,10 +180,12 @@ def explain_listener(
     )
 
 
-def explain_lease(target: Target, verdict: StaleLease, history: tuple[LedgerEvent, ...]) -> Verdict:
+def explain_lease(
+    target: ExplainTarget, verdict: StaleLease, history: tuple[LedgerEvent, ...]
+) -> Explanation:
     """A lease nobody answers for: no process to signal; the file goes only if its holder is gone."""
     why = f"no listener answers for it; its holder is {verdict.reason.value}"
-    return Verdict(
+    return Explanation(
         target=target,
         found=True,
         daemon_family="sync",

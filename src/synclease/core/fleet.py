@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from synclease.core.clock import to_wire
-from synclease.core.constants import SYNC_PORT_RANGE
+from synclease.core.family import SYNC_FAMILY, Family
 from synclease.core.health import HealthReport
 from synclease.core.identity import HolderVerdict, StartStamp
-from synclease.core.lease import LeaseEntry, SingletonRecord
+from synclease.core.lease import LeaseEntry, SingletonRecord, is_expired
 from synclease.core.record import fields, record
 
 
@@ -57,6 +57,16 @@ class LeaseStatus(enum.StrEnum):
     EXPIRED = "expired"
     MISSING = "missing"
     UNREADABLE = "unreadable"
+
+
+def lease_status(entry: LeaseEntry | None, now: datetime) -> LeaseStatus:
+    """The one reading of a lease file's standing: missing, unreadable (not trusted), or expired or
+    live by the protocol's expiry rule (:func:`~synclease.core.lease.is_expired`)."""
+    if entry is None:
+        return LeaseStatus.MISSING
+    if entry.lease is None:
+        return LeaseStatus.UNREADABLE
+    return LeaseStatus.EXPIRED if is_expired(entry.lease, now) else LeaseStatus.LIVE
 
 
 class IdentitySource(enum.StrEnum):
@@ -126,7 +136,8 @@ class Observation:
 class FleetContext:
     """Everything besides the observation that a classification depends on.
 
-    ``port_range`` is the family range or a sub-range of it (test matrices); never wider.
+    ``family`` is the family being governed (its lease directory, its name in self-reports);
+    ``port_range`` is its range or a sub-range of it (test matrices); never wider.
     """
 
     scope_id: str
@@ -134,14 +145,13 @@ class FleetContext:
     now: datetime
     leases: Sequence[LeaseEntry] = ()
     singleton: SingletonRecord | None = None
-    port_range: range = SYNC_PORT_RANGE
+    port_range: range = SYNC_FAMILY.port_range
+    family: Family = SYNC_FAMILY
 
     def __post_init__(self) -> None:
         if self.now.tzinfo is None:
             raise ValueError("FleetContext.now must be an aware datetime")
-        outer, inner = SYNC_PORT_RANGE, self.port_range
-        if inner.step != 1 or (len(inner) and (inner.start < outer.start or inner.stop > outer.stop)):
-            raise ValueError(f"port range {inner} is not inside the sync family range {outer}")
+        self.family.check_range(self.port_range)
 
 
 @record(kw_only=True)

@@ -28,7 +28,7 @@ class Reason(enum.StrEnum):
 
 
 @record
-class Observation:
+class Tick:
     """What the loop saw this tick. Times are monotonic seconds."""
 
     now: float
@@ -67,7 +67,7 @@ def is_superseded(
     return record_instance is not None and record_instance != me and record_generation > baseline_generation
 
 
-def _why_leave(obs: Observation) -> Reason | None:
+def _why_leave(obs: Tick) -> Reason | None:
     if obs.signalled:
         return Reason.SIGNAL
     if obs.shutdown_requested:
@@ -83,7 +83,7 @@ def _why_leave(obs: Observation) -> Reason | None:
     return None
 
 
-def decide(obs: Observation) -> Decision:
+def decide(obs: Tick) -> Decision:
     """Serve, drain, or retire. Never retire with work in flight."""
     reason = _why_leave(obs)
     if reason is not None:

@@ -16,12 +16,12 @@ from typing import Any, Literal, cast
 from synclease.core.clock import to_wire
 from synclease.core.codec import MAX_PID, MAX_START_TIME, CodecError, Strict, check_header, dump, load_object
 from synclease.core.constants import (
-    FAMILY_RANGES,
     LEASE_SCHEMA,
     LEASE_SCHEMA_VERSION,
     MAX_RECORD_BYTES,
     SINGLETON_SCHEMA,
 )
+from synclease.core.family import declared, get_family
 from synclease.core.identity import StartStamp
 from synclease.core.record import as_dict, field, record, replace
 
@@ -93,6 +93,20 @@ class SingletonRecord:
     protocol_version: int
     written_at: datetime
 
+    @classmethod
+    def naming(cls, lease: LeaseRecord, generation: int, written_at: datetime) -> SingletonRecord:
+        """The singleton record that names the holder of ``lease`` (the one way one is built)."""
+        return cls(
+            family=lease.family,
+            instance_id=lease.instance_id,
+            generation=generation,
+            pid=lease.pid,
+            port=lease.port,
+            package_version=lease.package_version,
+            protocol_version=lease.protocol_version,
+            written_at=written_at,
+        )
+
 
 def is_expired(lease: LeaseRecord, now: datetime) -> bool:
     """The expiry rule of the protocol: expired iff ``now > renewed_at + ttl_seconds``."""
@@ -133,9 +147,8 @@ def _fields(data: bytes, schema: str) -> Strict:
 
 
 def _family_and_port(fields: Strict) -> tuple[str, int]:
-    family = fields.choice("family", frozenset(FAMILY_RANGES))
-    port_range = FAMILY_RANGES[family]
-    return family, fields.integer("port", port_range.start, port_range.stop - 1)
+    family = get_family(fields.choice("family", frozenset(f.name for f in declared())))
+    return family.name, fields.integer("port", family.port_range.start, family.port_range.stop - 1)
 
 
 def _instance_id(fields: Strict) -> str:

@@ -89,12 +89,12 @@ def clean_log_line(line: str) -> str:
 
 
 def log_lines(text: str) -> tuple[str, ...]:
-    """A daemon log's text (e.g. ``adapters.spawn.log_tail``) as the lines :class:`Evidence` keeps."""
+    """A daemon log's text (e.g. ``adapters.spawn.log_tail``) as the lines :class:`EventEvidence` keeps."""
     return tuple(text.splitlines())
 
 
 @record(kw_only=True)
-class Evidence:
+class EventEvidence:
     """What backs a reason; every field optional. ``log_tail`` (for ``vanished``/``start_failed``)
     keeps the last :data:`LOG_TAIL_LINES` lines, each cut to :data:`MAX_LOG_LINE_CHARS` with control
     characters replaced; ``log_truncated`` says lines were dropped or cut (here, or by the encoder to
@@ -144,7 +144,7 @@ class LedgerEvent:
     package_version: str | None
     reason: LedgerReason | None = None
     by: Actor | None = None
-    evidence: Evidence = field(default_factory=Evidence)
+    evidence: EventEvidence = field(default_factory=EventEvidence)
 
     def __post_init__(self) -> None:
         at = self.at
@@ -160,7 +160,7 @@ class LedgerEvent:
         )
         _check(self.reason is None or isinstance(self.reason, LedgerReason), "reason")
         _check(self.by is None or isinstance(self.by, Actor), "by")
-        _check(isinstance(self.evidence, Evidence), "evidence")
+        _check(isinstance(self.evidence, EventEvidence), "evidence")
         if self.package_version is not None:
             version = self.package_version
             _check(isinstance(version, str) and as_text(version, len(version)) is not None, "package_version")

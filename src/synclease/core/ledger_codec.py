@@ -29,8 +29,8 @@ from synclease.core.ledger import (
     MAX_LINE_BYTES,
     MAX_QUEUE_DEPTH,
     MAX_VERSION_CHARS,
+    EventEvidence,
     EventKind,
-    Evidence,
     LedgerEvent,
     LedgerReason,
     clean_log_line,
@@ -120,9 +120,9 @@ def _log_tail(value: object) -> tuple[str, ...] | None:
     return lines
 
 
-def _evidence(fields: Strict | None) -> Evidence:
+def _evidence(fields: Strict | None) -> EventEvidence:
     if fields is None:
-        return Evidence()
+        return EventEvidence()
     path = fields.optional_choice("cleanup_path", _CLEANUP_PATHS)
     error_code = fields.doc.get("error_code")
     if error_code is not None and not matches(ERROR_CODE_RE, error_code):
@@ -130,7 +130,7 @@ def _evidence(fields: Strict | None) -> Evidence:
     truncated = fields.doc.get("log_truncated", False)
     if not isinstance(truncated, bool):
         raise CodecError("bad_field", "evidence.log_truncated")
-    return Evidence(
+    return EventEvidence(
         idle_seconds=fields.optional_number("idle_seconds", 0.0, MAX_IDLE_SECONDS),
         superseded_by=_optional_id(fields, "superseded_by"),
         superseded_generation=fields.optional_integer("superseded_generation", 1, MAX_GENERATION),

@@ -8,18 +8,16 @@ from datetime import datetime
 from typing import Any
 
 from synclease.core.clock import to_wire
-from synclease.core.constants import STALL_SECONDS
-from synclease.core.fleet import CleanupClass, IdentityRecord, LeaseStatus, StaleLease, Survey
+from synclease.core.constants import RESET, RESET_FORCE, STALL_SECONDS
+from synclease.core.fleet import CleanupClass, IdentityRecord, LeaseStatus, StaleLease, Survey, lease_status
 from synclease.core.health import HealthReport
 from synclease.core.history_report import History, finding, history_findings
-from synclease.core.lease import LeaseEntry, is_expired
+from synclease.core.lease import LeaseEntry
 from synclease.core.queue_state import QueueFacts, queue_findings, queue_section
 from synclease.core.record import record
 
 DOCTOR_SCHEMA_VERSION = 2
 NO_HISTORY = History()
-RESET = "synclease auth doctor --reset"
-RESET_FORCE = "synclease auth doctor --reset --force"
 
 
 @record
@@ -66,7 +64,7 @@ def _lease_row(entry: LeaseEntry, now: datetime, verdicts: dict[str, StaleLease]
         row.update(state=LeaseStatus.UNREADABLE.value, problem=entry.problem, detail=entry.detail or None)
         return row
     row.update(
-        state=(LeaseStatus.EXPIRED if is_expired(lease, now) else LeaseStatus.LIVE).value,
+        state=lease_status(entry, now).value,
         lease_state=lease.state,
         pid=lease.pid,
         port=lease.port,

@@ -27,10 +27,11 @@ from synclease.adapters.clock import SYSTEM_CLOCK
 from synclease.adapters.signals import ShutdownOps
 from synclease.adapters.spawn import python_module, spawn_detached, wait_for_child
 from synclease.core.clock import Clock
-from synclease.core.constants import DASHBOARD, DASHBOARD_PORT_RANGE, HEALTH_TIMEOUT_SECONDS
+from synclease.core.constants import HEALTH_TIMEOUT_SECONDS
 from synclease.core.dashboard_record import DashboardRecord, log_path
-from synclease.core.dashboards import CleanupResult, Verdict, judge_all
+from synclease.core.dashboards import CleanupResult, DashboardVerdict, judge_all
 from synclease.core.escalate import Ops, Outcome, Target, escalate
+from synclease.core.family import DASHBOARD_FAMILY
 from synclease.core.fleet import ScanResult
 from synclease.core.health import HealthReport, agrees, parse_health
 from synclease.core.identity import is_gone, same_start
@@ -60,25 +61,29 @@ def cleanup(
     result = (
         scan()
         if scan is not None
-        else probe.scan(DASHBOARD_PORT_RANGE, family=DASHBOARD, claimed_pids=claims)
+        else probe.scan(DASHBOARD_FAMILY.port_range, family=DASHBOARD_FAMILY, claimed_pids=claims)
     )
     judged = judge_all(result.observations, str(project), recorded, os.getpid())
     targets = [
         Target(j.pid, j.port, j.start_time, None, None)
         for j in judged
-        if j.verdict is Verdict.TARGET and j.pid is not None and j.start_time is not None
+        if j.verdict is DashboardVerdict.TARGET and j.pid is not None and j.start_time is not None
     ]
     chosen: Ops = ops if ops is not None else ShutdownOps()
     outcomes: list[Outcome] = []
     if targets:
         with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL, len(targets))) as pool:
             outcomes = list(
-                pool.map(lambda t: escalate(t, DASHBOARD_PORT_RANGE, chosen, step_timeout), targets)
+                pool.map(lambda t: escalate(t, DASHBOARD_FAMILY.port_range, chosen, step_timeout), targets)
             )
     return CleanupResult(
         swept=tuple(o for o in outcomes if o.ok),
         failed=tuple(o for o in outcomes if not o.ok),
-        skipped=tuple(j for j in judged if j.verdict in (Verdict.MISSING_PID, Verdict.IDENTITY_MISMATCH)),
+        skipped=tuple(
+            j
+            for j in judged
+            if j.verdict in (DashboardVerdict.MISSING_PID, DashboardVerdict.IDENTITY_MISMATCH)
+        ),
         scan_error=result.listener_table_error,
         ignored_ports=tuple(j.port for j in judged if not j.verdict.same_project),
     )
@@ -187,7 +192,9 @@ def stop(project: Path, clock: Clock = SYSTEM_CLOCK) -> StopResult:
                 False, "identity_unproven", record.pid, record.port, failure_reason="identity_unproven"
             )
         target = Target(record.pid, record.port, record.start, None, record.token)
-        outcome = escalate(target, DASHBOARD_PORT_RANGE, ShutdownOps(clock), step_timeout=STOP_STEP_SECONDS)
+        outcome = escalate(
+            target, DASHBOARD_FAMILY.port_range, ShutdownOps(clock), step_timeout=STOP_STEP_SECONDS
+        )
         if outcome.ok:
             store.remove_if_own(project, record)  # in case it could not remove its own record
         return StopResult(

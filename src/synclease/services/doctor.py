@@ -35,6 +35,8 @@ REPORT_FILE_MODE = 0o644
 
 
 def _stored(root: DaemonRoot) -> tuple[Session | None, SessionSummary | None]:
+    """The stored session, and its summary without the token (``problem`` set when the file is not
+    trusted)."""
     try:
         session = load_session(root)
     except SessionFileError as exc:
@@ -42,11 +44,6 @@ def _stored(root: DaemonRoot) -> tuple[Session | None, SessionSummary | None]:
     if session is None:
         return None, None
     return session, SessionSummary(session.server_url, session.principal, session.team, session.auth_scope)
-
-
-def session_summary(root: DaemonRoot) -> SessionSummary | None:
-    """The stored session without its token; ``problem`` set when the file is not trusted."""
-    return _stored(root)[1]
 
 
 def queue_facts(root: DaemonRoot, session: Session | None) -> list[QueueFacts]:

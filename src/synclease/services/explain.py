@@ -8,7 +8,7 @@ from synclease.adapters.ledger_store import LedgerStore
 from synclease.adapters.root import DaemonRoot
 from synclease.adapters.session_store import current_session
 from synclease.core.clock import Clock
-from synclease.core.explain import Reuse, Target, Verdict, explain_lease, explain_listener
+from synclease.core.explain import ExplainTarget, Explanation, Reuse, explain_lease, explain_listener
 from synclease.core.fleet import IdentityRecord, StaleLease, Survey
 from synclease.core.ledger import LedgerEvent
 from synclease.core.ledger_queries import for_instance, recent
@@ -19,7 +19,7 @@ from synclease.services.survey import survey
 HISTORY_LIMIT = 10
 
 
-def _matches(record: IdentityRecord, target: Target) -> bool:
+def _matches(record: IdentityRecord, target: ExplainTarget) -> bool:
     if target.port is not None:
         return record.port == target.port
     if target.pid is not None:
@@ -31,7 +31,7 @@ def _matches(record: IdentityRecord, target: Target) -> bool:
     )
 
 
-def _lease_matches(verdict: StaleLease, target: Target) -> bool:
+def _lease_matches(verdict: StaleLease, target: ExplainTarget) -> bool:
     if target.port is not None:
         return verdict.port == target.port
     if target.pid is not None:
@@ -59,7 +59,9 @@ def _history(events: tuple[LedgerEvent, ...], instance_id: str | None) -> tuple[
     return tuple(recent(for_instance(events, instance_id), HISTORY_LIMIT))
 
 
-def explain(root: DaemonRoot, clock: Clock, port_range: range, version: str, target: Target) -> Verdict:
+def explain(
+    root: DaemonRoot, clock: Clock, port_range: range, version: str, target: ExplainTarget
+) -> Explanation:
     store = LeaseStore(root)
     found: Survey = survey(store, clock, port_range)
     events = LedgerStore(root).read().events
@@ -74,5 +76,5 @@ def explain(root: DaemonRoot, clock: Clock, port_range: range, version: str, tar
         return explain_lease(target, lease, _history(events, lease.instance_id))
     if target.prefix is not None:
         history = tuple(recent(for_instance(events, target.prefix), HISTORY_LIMIT))
-        return Verdict(target, False, history=history, next_command="synclease sync history")
-    return Verdict(target, False, next_command="synclease auth doctor")
+        return Explanation(target, False, history=history, next_command="synclease sync history")
+    return Explanation(target, False, next_command="synclease auth doctor")

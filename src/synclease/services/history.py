@@ -12,9 +12,10 @@ from synclease.adapters.root import DaemonRoot
 from synclease.adapters.spawn import log_tail
 from synclease.core.actor import Actor
 from synclease.core.clock import Clock
+from synclease.core.family import SYNC_FAMILY
 from synclease.core.fleet import Survey
 from synclease.core.lease import LeaseRecord
-from synclease.core.ledger import EventKind, Evidence, LedgerEvent, LedgerReason, log_lines
+from synclease.core.ledger import EventEvidence, EventKind, LedgerEvent, LedgerReason, log_lines
 from synclease.core.ledger_queries import vanished
 
 
@@ -44,9 +45,11 @@ class Recorder:
         port: int | None,
         package_version: str | None,
         reason: LedgerReason | None = None,
-        evidence: Evidence | None = None,
+        evidence: EventEvidence | None = None,
         once: bool = False,
     ) -> None:
+        if port is not None and not SYNC_FAMILY.owns(port):
+            return  # the ledger is the sync family's; a host family's daemons keep none (ADR 0019)
         event = LedgerEvent(
             at=self.clock.now(),
             kind=kind,
@@ -56,7 +59,7 @@ class Recorder:
             package_version=package_version,
             reason=reason,
             by=self.by,
-            evidence=evidence or Evidence(),
+            evidence=evidence or EventEvidence(),
         )
         appended = self.store.append(event, once=once)
         if not appended.ok and appended.problem != "already_ended":
@@ -71,7 +74,7 @@ class Recorder:
         lease: LeaseRecord,
         kind: EventKind,
         reason: LedgerReason | None,
-        evidence: Evidence | None = None,
+        evidence: EventEvidence | None = None,
     ) -> None:
         """An event about the daemon holding ``lease``."""
         self.record(
@@ -96,6 +99,6 @@ class Recorder:
                 port=lease.port,
                 package_version=lease.package_version,
                 reason=reason,
-                evidence=Evidence(log_tail=tail or None),
+                evidence=EventEvidence(log_tail=tail or None),
                 once=True,
             )

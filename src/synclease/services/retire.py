@@ -11,15 +11,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from synclease.adapters import http_client
 from synclease.adapters.lease_store import LeaseStore
-from synclease.adapters.signals import RealOps
+from synclease.adapters.signals import RealOps, post_retire
 from synclease.core.actor import Actor
 from synclease.core.clock import Clock
-from synclease.core.constants import RETIRE_REQUEST_TIMEOUT_SECONDS
 from synclease.core.escalate import CleanupPath, Ops, Outcome, Target, escalate
 from synclease.core.lease import LeaseRecord
-from synclease.core.ledger import EventKind, Evidence, LedgerReason
+from synclease.core.ledger import EventEvidence, EventKind, LedgerReason
 from synclease.core.record import record
 from synclease.services.history import Recorder
 from synclease.services.singleton import SingletonView, live_singleton
@@ -40,8 +38,7 @@ def retire_body(reason: str | None, by: Actor | None) -> dict[str, object]:
 
 def request_retire(lease: LeaseRecord, reason: str | None = None, by: Actor | None = None) -> bool:
     """Ask the daemon holding ``lease`` to retire (``POST /api/retire`` with its token); True if accepted."""
-    body = retire_body(reason, by)
-    return http_client.post(lease.port, "/api/retire", lease.token, RETIRE_REQUEST_TIMEOUT_SECONDS, body).ok
+    return post_retire(lease.port, lease.token, retire_body(reason, by))
 
 
 def unrecord(
@@ -105,6 +102,6 @@ def stop_singleton(
     real = ops or RealOps(clock, retire_body=retire_body("operator_stop", by))
     outcome = escalate(target, port_range, real, step_timeout=STOP_STEP_SECONDS)
     if outcome.ok and outcome.path in (CleanupPath.TERMINATE, CleanupPath.KILL):
-        evidence = Evidence(cleanup_path=outcome.path)
+        evidence = EventEvidence(cleanup_path=outcome.path)
         Recorder(store.root, clock, by).about(lease, EventKind.REAPED, LedgerReason.OPERATOR_STOP, evidence)
     return Stopped(lease, outcome)

@@ -82,7 +82,7 @@ def _check_backoff(root: DaemonRoot, clock: Clock) -> None:
 def _spawn(root: DaemonRoot, store: LeaseStore, clock: Clock, version: str, by: Actor | None) -> LeaseRecord:
     """Spawn one daemon and wait for it, recording ``spawned`` and, if it never serves, ``start_failed``."""
     from synclease.adapters.log_files import prune_logs
-    from synclease.core.ledger import EventKind, Evidence, LedgerReason, log_lines
+    from synclease.core.ledger import EventEvidence, EventKind, LedgerReason, log_lines
     from synclease.services.history import Recorder
 
     prune_logs(root, live={entry.instance_id for entry in store.list()})
@@ -95,7 +95,7 @@ def _spawn(root: DaemonRoot, store: LeaseStore, clock: Clock, version: str, by: 
     try:
         return wait_healthy(child, store, instance_id, clock)
     except DaemonStartError as exc:
-        evidence = Evidence(error_code=exc.code, log_tail=log_lines(exc.log_tail) or None)
+        evidence = EventEvidence(error_code=exc.code, log_tail=log_lines(exc.log_tail) or None)
         recorder.record(
             EventKind.START_FAILED,
             instance_id=instance_id,
@@ -109,18 +109,7 @@ def _spawn(root: DaemonRoot, store: LeaseStore, clock: Clock, version: str, by: 
 
 
 def _record(store: LeaseStore, lease: LeaseRecord, clock: Clock) -> None:
-    store.write_singleton(
-        SingletonRecord(
-            family=lease.family,
-            instance_id=lease.instance_id,
-            generation=store.next_generation(),
-            pid=lease.pid,
-            port=lease.port,
-            package_version=lease.package_version,
-            protocol_version=lease.protocol_version,
-            written_at=clock.now(),
-        )
-    )
+    store.write_singleton(SingletonRecord.naming(lease, store.next_generation(), clock.now()))
 
 
 def spawn_singleton(

@@ -1,4 +1,4 @@
-"""Survey: one scan of the family range plus this root's leases, classified. Reads only.
+"""Survey: one scan of a family's range plus this root's leases of that family, classified. Reads only.
 
 The thin sequence between the probe (:mod:`synclease.adapters.probe`), the pure engine
 (:mod:`synclease.core.classify`) and the holder facts (:mod:`synclease.adapters.locks`,
@@ -15,13 +15,15 @@ from synclease.adapters.locks import probe_holder_lock
 from synclease.adapters.probe import scan
 from synclease.core.classify import classify_all, judge_orphan_lease, unclaimed_leases
 from synclease.core.clock import Clock
+from synclease.core.family import get_family
 from synclease.core.fleet import FleetContext, StaleLease, Survey
 from synclease.core.identity import ProcessFacts
 from synclease.core.lease import LeaseEntry
 
 
 def read_context(store: LeaseStore, now: datetime, port_range: range) -> FleetContext:
-    """This root's leases and singleton record, as the context to classify a scan in."""
+    """This root's leases and singleton record of the store's family, as the context to classify a
+    scan in."""
     return FleetContext(
         scope_id=store.root.scope_id,
         daemon_root=str(store.root.path),
@@ -29,6 +31,7 @@ def read_context(store: LeaseStore, now: datetime, port_range: range) -> FleetCo
         leases=tuple(store.list()),
         singleton=store.read_singleton().record,
         port_range=port_range,
+        family=get_family(store.family),
     )
 
 
@@ -49,7 +52,7 @@ def survey(store: LeaseStore, clock: Clock, port_range: range) -> Survey:
             claimed.setdefault(entry.lease.port, set()).add(entry.lease.pid)
     if ctx.singleton is not None:  # a claim too: "is this the recorded singleton?" needs its PID proven
         claimed.setdefault(ctx.singleton.port, set()).add(ctx.singleton.pid)
-    result = scan(port_range, clock=clock, claimed_pids=claimed)
+    result = scan(port_range, family=ctx.family, clock=clock, claimed_pids=claimed)
     records = tuple(classify_all(result.observations, ctx))
     listener_ports = {obs.port for obs in result.observations}
     verdicts = tuple(

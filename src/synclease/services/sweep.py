@@ -15,10 +15,9 @@ from synclease.adapters.locks import probe_holder_lock
 from synclease.adapters.signals import RealOps, port_closed_by
 from synclease.core.actor import Actor
 from synclease.core.clock import Clock, poll
-from synclease.core.constants import SYNC_PORT_RANGE
 from synclease.core.escalate import CleanupPath, Ops, Target, escalate
 from synclease.core.fleet import CleanupClass, IdentityRecord, LeaseStatus, SkipReason, StaleLease, Survey
-from synclease.core.ledger import EventKind, Evidence
+from synclease.core.ledger import EventEvidence, EventKind
 from synclease.core.outcomes import Failed, LeaseRemoved, Skipped, SweepResult, Swept
 from synclease.services.history import Recorder, reason_of
 from synclease.services.retire import retire_body
@@ -210,10 +209,7 @@ def sweep(
         return retire_body(reasons.get((target.pid, target.port)), by)
 
     guarded = GuardedOps(ops or RealOps(clock, retire_body=polite), store, survey, clock, in_flight)
-    family_range = range(
-        max(SYNC_PORT_RANGE.start, survey.ctx.port_range.start),
-        min(SYNC_PORT_RANGE.stop, survey.ctx.port_range.stop),
-    )
+    family_range = survey.ctx.port_range  # inside the family's range (FleetContext checks it)
     result = SweepResult()
     chosen = [
         r
@@ -252,7 +248,7 @@ def _record(recorder: Recorder, result: SweepResult) -> None:
             port=swept.port,
             package_version=swept.package_version,
             reason=reason_of(swept.reason),
-            evidence=Evidence(cleanup_path=swept.cleanup_path),
+            evidence=EventEvidence(cleanup_path=swept.cleanup_path),
         )
     for removed in result.leases_removed:
         recorder.record(

@@ -17,7 +17,7 @@ from synclease.adapters.http_server import ControlServer, Request, Response, Rou
 from synclease.daemons.dashboard.page import CONTENT_SECURITY_POLICY, PAGE_BYTES
 
 
-class Controller(Protocol):
+class DashboardController(Protocol):
     """What the routes need from the dashboard (:class:`synclease.daemons.dashboard.daemon.Dashboard`)."""
 
     token: str
@@ -35,7 +35,7 @@ def cookie_name(port: int) -> str:
     return f"synclease_dashboard_{port}"
 
 
-def routes(controller: Controller) -> list[Route]:
+def routes(controller: DashboardController) -> list[Route]:
     owner = bearer(lambda: controller.token)
 
     def viewer(request: Request) -> bool:
@@ -76,5 +76,5 @@ def routes(controller: Controller) -> list[Route]:
     ]
 
 
-def dashboard_server(port: int, controller: Controller) -> ControlServer:
+def dashboard_server(port: int, controller: DashboardController) -> ControlServer:
     return ControlServer(port, routes(controller), server_name="synclease-dashboard")

@@ -16,7 +16,7 @@ from synclease.core.codec import MAX_PID, CodecError, Lenient, parse_json
 from synclease.core.ledger import LedgerReason
 
 
-class Controller(Protocol):
+class SyncController(Protocol):
     """What the routes need from the daemon (:class:`synclease.daemons.sync.daemon.SyncDaemon`)."""
 
     token: str
@@ -45,7 +45,7 @@ def retire_request(body: bytes) -> tuple[str | None, Actor | None]:
     return (reason if reason in {r.value for r in LedgerReason} else None), by
 
 
-def routes(controller: Controller) -> list[Route]:
+def routes(controller: SyncController) -> list[Route]:
     owner = bearer(lambda: controller.token)
 
     def health(request: Request) -> Response:
@@ -72,6 +72,6 @@ def routes(controller: Controller) -> list[Route]:
     ]
 
 
-def control_server(port: int, controller: Controller) -> ControlServer:
+def control_server(port: int, controller: SyncController) -> ControlServer:
     """The control plane on ``127.0.0.1:port``."""
     return ControlServer(port, routes(controller), server_name="synclease")

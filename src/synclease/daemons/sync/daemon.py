@@ -22,19 +22,18 @@ from synclease.adapters.root import DaemonRoot
 from synclease.core import governor
 from synclease.core.actor import Actor
 from synclease.core.clock import Clock
-from synclease.core.constants import PROTOCOL_VERSION, SYNC
-from synclease.core.errors import AlreadyRunningError, SyncleaseError
-from synclease.core.lease import LeaseRecord, SingletonRecord
+from synclease.core.constants import SYNC
+from synclease.core.errors import SyncleaseError
+from synclease.core.lease import LeaseRecord
 from synclease.core.record import field, record
 from synclease.core.settings import Settings
+from synclease.daemons.holding import claim_singleton, first_lease, let_go
+from synclease.daemons.lease_keeper import LeaseKeeper, Standing, fault_code
 from synclease.daemons.lifecycle import Daemon, Leave
 from synclease.daemons.sync.control import control_server
-from synclease.daemons.sync.lease_keeper import LeaseKeeper, Standing, fault_code
 from synclease.daemons.sync.self_report import self_report
 from synclease.daemons.sync.wiring import WorkSetup
 from synclease.daemons.sync.witness import Witness
-from synclease.services.retire import release_record, request_retire
-from synclease.services.singleton import live_singleton
 
 log = logging.getLogger("synclease.daemon")
 RETIRE_LOCK_TIMEOUT_SECONDS = 5.0
@@ -117,65 +116,31 @@ class SyncDaemon(Daemon):
         self._holder.acquire()
         if self.opts.managed:
             self.baseline_generation = self.store.next_generation() - 1
-            return self._bind_and_lease()
-        with self.store.singleton_lock():
-            current = live_singleton(self.store, self.clock)
-            if current is not None and not self.opts.replace:
-                raise AlreadyRunningError(
-                    f"a healthy sync daemon already serves this root (pid {current.lease.pid}, "
-                    f"port {current.lease.port})",
-                    hint="use `synclease sync run --replace` to supersede it",
-                )
-            server = self._bind_and_lease()
-            self._record_self()
-        if current is not None:
-            request_retire(current.lease)
+            return self._bind_and_lease()[0]
+        hint = "use `synclease sync run --replace` to supersede it"
+        server, self.baseline_generation = claim_singleton(
+            self.store, self.clock, self._bind_and_lease, replace=self.opts.replace, hint=hint
+        )
         return server
 
-    def _bind_and_lease(self) -> ControlServer:
+    def _bind_and_lease(self) -> tuple[ControlServer, LeaseRecord]:
         settings = self.opts.settings
         server = bind_first_free(settings.port_hint, settings.port_range, lambda p: control_server(p, self))
-        now = self.clock.now()
-        root = self.opts.root
-        lease = LeaseRecord(
+        lease = first_lease(
             family=SYNC,
+            root=self.opts.root,
             instance_id=self.opts.instance_id,
-            scope_id=root.scope_id,
-            daemon_root=str(root.path),
-            pid=os.getpid(),
-            process_start_time=self.start.epoch,
-            process_start_ticks=self.start.ticks,
-            boot_id=self.start.boot_id,
+            start=self.start,
             port=server.port,
-            package_version=self.opts.version,
-            protocol_version=PROTOCOL_VERSION,
-            acquired_at=now,
-            renewed_at=now,
+            version=self.opts.version,
             ttl_seconds=settings.lease_ttl_seconds,
-            state="serving",
             token=self.token,
+            now=self.clock.now(),
             auth_scope=self.work.auth_scope,
             queue_db_path=self.work.queue_db_path,
         )
         self.keeper.write(lease)
-        return server
-
-    def _record_self(self) -> None:
-        assert self.lease is not None
-        generation = self.store.next_generation()
-        self.store.write_singleton(
-            SingletonRecord(
-                family=SYNC,
-                instance_id=self.lease.instance_id,
-                generation=generation,
-                pid=self.lease.pid,
-                port=self.lease.port,
-                package_version=self.lease.package_version,
-                protocol_version=self.lease.protocol_version,
-                written_at=self.clock.now(),
-            )
-        )
-        self.baseline_generation = generation
+        return server, lease
 
     def on_serving(self) -> None:
         self.worker.start()
@@ -218,7 +183,7 @@ class SyncDaemon(Daemon):
         )
         if superseded:
             self.witness.saw(record, self.opts.instance_id)
-        obs = governor.Observation(
+        obs = governor.Tick(
             now=self.clock.monotonic(),
             last_activity=max(self.last_kick, self.worker.last_activity_monotonic()),
             idle_retirement_seconds=self.opts.settings.idle_retirement_seconds,
@@ -265,18 +230,14 @@ class SyncDaemon(Daemon):
         say("retiring reason=%s instance=%s", reason, self.opts.instance_id)
         self.draining = True
         self.worker.stop(self._left(deadline, WORKER_STOP_TIMEOUT_SECONDS))
-        try:
-            release_record(
-                self.store, self.opts.instance_id, self._left(deadline, RETIRE_LOCK_TIMEOUT_SECONDS)
-            )
-        except SyncleaseError as exc:
-            log.warning("could not release the singleton record: %s", exc.one_line())
-        self.stop_server(deadline)
-        self.keeper.drop()
-        try:
-            self._holder.release()
-        except OSError as exc:
-            log.warning("could not release the holder lock: %s", exc)
+        let_go(
+            self.store,
+            self.opts.instance_id,
+            self.keeper,
+            self._holder,
+            lock_timeout=self._left(deadline, RETIRE_LOCK_TIMEOUT_SECONDS),
+            stop_server=lambda: self.stop_server(deadline),
+        )
         if self.lease is not None:
             idle = self.clock.monotonic() - max(self.last_kick, self.worker.last_activity_monotonic())
             self.witness.retired(self.lease, reason, idle, self._queue_depth())

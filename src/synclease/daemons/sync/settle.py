@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 from synclease.adapters.queue import EventQueue
 from synclease.adapters.upload import UploadOutcome
 from synclease.core.clock import Waitable
-from synclease.core.delivery import MAX_REJECTIONS, Bisection, Verdict, judge, scrub
+from synclease.core.delivery import MAX_REJECTIONS, BatchVerdict, Bisection, judge, scrub
 from synclease.core.errors import SyncleaseError
 from synclease.core.events import Event
 from synclease.core.record import record
@@ -106,26 +106,26 @@ class Settler:
                 # Delivered but not deleted, or not counted: the claim lapses and the part is sent again.
                 self._give_back(plan.remaining())
                 return RoundResult(delivered, dead, Failure(f"queue: {exc.one_line()}"))
-            delivered += len(part) if verdict is Verdict.DELIVERED else 0
-            dead += 1 if verdict is Verdict.DEAD_LETTER else 0
+            delivered += len(part) if verdict is BatchVerdict.DELIVERED else 0
+            dead += 1 if verdict is BatchVerdict.DEAD_LETTER else 0
             self.holding(_ids(plan.remaining()))
             if failure is not None:
                 return RoundResult(delivered, dead, failure)
         return RoundResult(delivered, dead)
 
     def _apply(
-        self, verdict: Verdict, part: list[Event], plan: Bisection, outcome: UploadOutcome, reason: str
+        self, verdict: BatchVerdict, part: list[Event], plan: Bisection, outcome: UploadOutcome, reason: str
     ) -> Failure | None:
         """Apply ``verdict`` to ``part``; a :class:`Failure` when the round must end here."""
-        if verdict is Verdict.DELIVERED:
+        if verdict is BatchVerdict.DELIVERED:
             self.queue.complete(self.instance_id, _ids(part))
             return None
-        if verdict is Verdict.SPLIT:
+        if verdict is BatchVerdict.SPLIT:
             log.info("a batch of %d events was refused (%s); sending each half", len(part), reason)
             plan.split(part)
             return None
         event = part[0]
-        if verdict is Verdict.DEAD_LETTER:
+        if verdict is BatchVerdict.DEAD_LETTER:
             self.queue.dead_letter(self.instance_id, event.id, outcome.status, reason)
             log.warning(
                 "dead-lettered event %s (type %.60r) after %d refusals (%s)",
@@ -135,9 +135,9 @@ class Settler:
                 reason,
             )
             return None
-        self._give_back(part + plan.remaining() if verdict is not Verdict.REJECTED else plan.remaining())
-        if verdict is Verdict.REJECTED:
+        self._give_back(part + plan.remaining() if verdict is not BatchVerdict.REJECTED else plan.remaining())
+        if verdict is BatchVerdict.REJECTED:
             self.queue.record_rejection(self.instance_id, event.id, outcome.status, reason)
             count = event.rejections + 1
             return Failure(f"event {event.id} refused alone ({reason}), {count} of {MAX_REJECTIONS}")
-        return Failure(reason, verdict is Verdict.AUTH, outcome.retry_after)
+        return Failure(reason, verdict is BatchVerdict.AUTH, outcome.retry_after)

@@ -11,7 +11,7 @@ from synclease.adapters.root import DaemonRoot
 from synclease.core.actor import Actor
 from synclease.core.clock import Clock
 from synclease.core.lease import LeaseRecord, SingletonRecord
-from synclease.core.ledger import EventKind, Evidence, LedgerReason
+from synclease.core.ledger import EventEvidence, EventKind, LedgerReason
 from synclease.services.history import Recorder, reason_of
 
 
@@ -44,7 +44,7 @@ class Witness:
         elif why is LedgerReason.RETIRE_REQUESTED:
             by = self.asked_by
         superseded = self.superseded_by if why is LedgerReason.SUPERSEDED else None
-        evidence = Evidence(
+        evidence = EventEvidence(
             idle_seconds=idle_seconds if why is LedgerReason.IDLE else None,
             superseded_by=superseded.instance_id if superseded else None,
             superseded_generation=superseded.generation if superseded else None,

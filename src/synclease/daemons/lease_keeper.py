@@ -1,4 +1,5 @@
-"""The sync daemon's own lease: written at startup, renewed every heartbeat, dropped at retirement.
+"""A lease-holding daemon's own lease (the sync daemon's, a declared family's): written at startup,
+renewed every heartbeat, dropped at retirement.
 
 Revocation needs positive evidence: the lease file is absent, or names another holder, or the daemon
 root itself is gone. Anything else that goes wrong while renewing (disk full, a read-only or
