@@ -16,8 +16,8 @@ from jsonschema import Draft202012Validator
 from synclease.core.conformance import (
     CLAUSES,
     LeaseSample,
-    Observation,
     RetireSeen,
+    Sighting,
     Socket,
     Status,
     all_pass,
@@ -84,9 +84,9 @@ def samples(gaps: list[float], inodes: list[int] | None = None) -> tuple[LeaseSa
     return tuple(out)
 
 
-def good(**changes: Any) -> Observation:
+def good(**changes: Any) -> Sighting:
     doc = health_doc()
-    obs = Observation(
+    obs = Sighting(
         family="sync",
         port=PORT,
         samples=samples([2.0, 2.0]),
@@ -99,7 +99,7 @@ def good(**changes: Any) -> Observation:
     return replace(obs, **changes)
 
 
-def verdicts(obs: Observation) -> dict[str, tuple[Status, str]]:
+def verdicts(obs: Sighting) -> dict[str, tuple[Status, str]]:
     return {r.id: (r.status, r.seen) for r in evaluate(obs)}
 
 
@@ -191,7 +191,7 @@ def test_a_family_without_lease_records_is_judged_on_its_listener_only() -> None
         "process_start_time": START,
         "package_version": "1",
     }
-    obs = Observation(
+    obs = Sighting(
         family="dashboard",
         port=9300,
         no_lease="no lease-v1 record",

@@ -15,7 +15,7 @@ from synclease.cli.output import emit_json, stdout_console
 from synclease.core.clock import to_wire
 from synclease.core.conformance import RetireMode, Status
 from synclease.core.errors import EXIT_OK, EXIT_PROBLEM, BadInputError
-from synclease.services.conformance import CheckReport, Target, check
+from synclease.services.conformance import CheckReport, CheckTarget, check
 
 CHECK_SCHEMA = "synclease.check"
 CHECK_SCHEMA_VERSION = 1
@@ -79,7 +79,7 @@ def run(
     mode: RetireMode | None = None
     if retire:
         mode = "request" if retire_by == "request" else "superseded"
-    target = Target(port=port, root=None if root is None else Path(root), family=family)
+    target = CheckTarget(port=port, root=None if root is None else Path(root), family=family)
     checked_at = to_wire(SYSTEM_CLOCK.now())
     report = check(target, SYSTEM_CLOCK, retire=mode, max_watch=watch_seconds)
     if as_json:

@@ -19,9 +19,9 @@ from synclease.core.conformance_facts import (
     Clause,
     ClauseResult,
     LeaseSample,
-    Observation,
     RetireMode,
     RetireSeen,
+    Sighting,
     Socket,
     Status,
 )
@@ -36,9 +36,9 @@ __all__ = [
     "Clause",
     "ClauseResult",
     "LeaseSample",
-    "Observation",
     "RetireMode",
     "RetireSeen",
+    "Sighting",
     "Socket",
     "Status",
     "all_pass",
@@ -50,11 +50,11 @@ Verdict = tuple[Status, str]
 _NOT_RETIRING: Verdict = (Status.NA, "run with --retire to check")
 
 
-def _lease(obs: Observation) -> LeaseRecord | None:
+def _lease(obs: Sighting) -> LeaseRecord | None:
     return next((s.lease for s in obs.samples if s.lease is not None), None)
 
 
-def _lease_schema(obs: Observation) -> Verdict:
+def _lease_schema(obs: Sighting) -> Verdict:
     if obs.no_lease:
         return Status.NA, obs.no_lease
     bad = [s.problem or "untrusted" for s in obs.samples if s.lease is None]
@@ -63,7 +63,7 @@ def _lease_schema(obs: Observation) -> Verdict:
     return Status.PASS, f"{len(obs.samples)} trusted read(s)"
 
 
-def _renewals(obs: Observation) -> list[LeaseSample]:
+def _renewals(obs: Sighting) -> list[LeaseSample]:
     """The first sample of each distinct ``renewed_at``, in order of observation."""
     firsts: list[LeaseSample] = []
     for sample in obs.samples:
@@ -73,7 +73,7 @@ def _renewals(obs: Observation) -> list[LeaseSample]:
     return firsts
 
 
-def _atomic(obs: Observation) -> Verdict:
+def _atomic(obs: Sighting) -> Verdict:
     if obs.no_lease:
         return Status.NA, obs.no_lease
     if any(s.lease is None for s in obs.samples):
@@ -87,7 +87,7 @@ def _atomic(obs: Observation) -> Verdict:
     return Status.PASS, f"{len(firsts) - 1} renewal(s), each a new inode"
 
 
-def _renew(obs: Observation) -> Verdict:
+def _renew(obs: Sighting) -> Verdict:
     if obs.no_lease:
         return Status.NA, obs.no_lease
     firsts = [s.lease for s in _renewals(obs) if s.lease is not None]
@@ -103,7 +103,7 @@ def _renew(obs: Observation) -> Verdict:
     return Status.PASS, f"gaps {min(gaps):.2f}..{max(gaps):.2f}s, ttl {ttl:g}s, never expired"
 
 
-def _health_schema(obs: Observation) -> Verdict:
+def _health_schema(obs: Sighting) -> Verdict:
     if obs.health_status != 200:
         return Status.FAIL, f"status {obs.health_status} ({obs.health_error or 'no answer'})"
     problems = health_problems(obs.health_document, obs.family)
@@ -116,7 +116,7 @@ def _start_text(start: StartStamp | None) -> str:
     return "unknown" if start is None else f"{start.epoch:.2f}"
 
 
-def _health_agrees(obs: Observation) -> Verdict:
+def _health_agrees(obs: Sighting) -> Verdict:
     lease, report = _lease(obs), obs.health
     if obs.no_lease:
         return Status.NA, obs.no_lease
@@ -137,7 +137,7 @@ def _health_agrees(obs: Observation) -> Verdict:
     return (Status.FAIL, "; ".join(bad)) if bad else (Status.PASS, "all eight fields agree")
 
 
-def _claimed(obs: Observation) -> tuple[int | None, StartStamp | None]:
+def _claimed(obs: Sighting) -> tuple[int | None, StartStamp | None]:
     lease = _lease(obs)
     if lease is not None:
         return lease.pid, lease.start
@@ -145,7 +145,7 @@ def _claimed(obs: Observation) -> tuple[int | None, StartStamp | None]:
     return (None, None) if report is None else (report.pid, report.start)
 
 
-def _os_agrees(obs: Observation) -> Verdict:
+def _os_agrees(obs: Sighting) -> Verdict:
     if obs.table_error:
         return Status.FAIL, f"OS listener table unreadable ({obs.table_error})"
     pids = sorted({s.pid for s in obs.sockets if s.pid is not None})
@@ -163,7 +163,7 @@ def _os_agrees(obs: Observation) -> Verdict:
     return Status.PASS, f"pid {pid} listens on {obs.port}, start {facts.start_time:.2f} agrees"
 
 
-def _loopback(obs: Observation) -> Verdict:
+def _loopback(obs: Sighting) -> Verdict:
     if obs.table_error:
         return Status.FAIL, f"OS listener table unreadable ({obs.table_error})"
     addresses = sorted({s.address for s in obs.sockets})
@@ -174,7 +174,7 @@ def _loopback(obs: Observation) -> Verdict:
     return Status.PASS, "bound on 127.0.0.1 only"
 
 
-def _auth(obs: Observation) -> Verdict:
+def _auth(obs: Sighting) -> Verdict:
     if obs.unauth_status is None:
         return _NOT_RETIRING
     if obs.unauth_status != 403:
@@ -199,7 +199,7 @@ def _retire_summary(seen: RetireSeen) -> str:
     return f"lease, process and port gone in {seen.seconds:.2f}s (deadline {seen.deadline:g}s)"
 
 
-def _retire_clause(obs: Observation, mode: RetireMode) -> Verdict:
+def _retire_clause(obs: Sighting, mode: RetireMode) -> Verdict:
     seen = obs.retire
     if seen is None:
         return _NOT_RETIRING
@@ -213,7 +213,7 @@ def _retire_clause(obs: Observation, mode: RetireMode) -> Verdict:
     return (Status.PASS if ok else Status.FAIL), _retire_summary(seen)
 
 
-def _drain(obs: Observation) -> Verdict:
+def _drain(obs: Sighting) -> Verdict:
     seen = obs.retire
     if seen is None:
         return _NOT_RETIRING
@@ -226,7 +226,7 @@ def _drain(obs: Observation) -> Verdict:
     return Status.FAIL, "stopped answering at once although its last self-report said in_flight"
 
 
-_RULES: dict[str, Callable[[Observation], Verdict]] = {
+_RULES: dict[str, Callable[[Sighting], Verdict]] = {
     "L1.LEASE.SCHEMA": _lease_schema,
     "L1.WRITE.ATOMIC": _atomic,
     "L1.LEASE.RENEW": _renew,
@@ -241,7 +241,7 @@ _RULES: dict[str, Callable[[Observation], Verdict]] = {
 }
 
 
-def evaluate(obs: Observation, clauses: Sequence[Clause] = CLAUSES) -> tuple[ClauseResult, ...]:
+def evaluate(obs: Sighting, clauses: Sequence[Clause] = CLAUSES) -> tuple[ClauseResult, ...]:
     """Every clause's verdict on ``obs``; every clause is required when it applies (n/a never fails)."""
     results = []
     for clause in clauses:

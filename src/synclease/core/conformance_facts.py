@@ -1,4 +1,4 @@
-"""What ``protocol check`` sees of a daemon from outside (:class:`Observation`), the clauses of lease-v1 it
+"""What ``protocol check`` sees of a daemon from outside (:class:`Sighting`), the clauses of lease-v1 it
 judges, and a verdict's shape. Pure data; the rules are in :mod:`synclease.core.conformance`."""
 
 from __future__ import annotations
@@ -94,7 +94,7 @@ class RetireSeen:
 
 
 @record(kw_only=True)
-class Observation:
+class Sighting:
     family: str
     port: int
     #: Why the family has no lease-v1 record to check (None: it has, see ``samples``).

@@ -25,9 +25,9 @@ from synclease.core.conformance import (
     RETIRE_DEADLINE_SECONDS,
     ClauseResult,
     LeaseSample,
-    Observation,
     RetireMode,
     RetireSeen,
+    Sighting,
     evaluate,
 )
 from synclease.core.constants import HEALTH_TIMEOUT_SECONDS, RETIRE_REQUEST_TIMEOUT_SECONDS
@@ -47,7 +47,7 @@ MAX_DRAIN_SECONDS = 120.0
 
 
 @record
-class Target:
+class CheckTarget:
     """Where the daemon to check is: a loopback port, or a daemon root and family."""
 
     port: int | None = None
@@ -125,7 +125,7 @@ def _by_root(root: Path, family: str) -> Located:
     return Located(family, chosen.port, resolved, chosen.instance_id)
 
 
-def locate(target: Target) -> Located:
+def locate(target: CheckTarget) -> Located:
     if target.port is not None:
         return _by_port(target.port, target.family)
     if target.root is not None:
@@ -254,7 +254,7 @@ def retire_by_supersession(located: Located, lease: LeaseRecord, clock: Clock) -
 
 
 def check(
-    target: Target, clock: Clock, *, retire: RetireMode | None = None, max_watch: float = 30.0
+    target: CheckTarget, clock: Clock, *, retire: RetireMode | None = None, max_watch: float = 30.0
 ) -> CheckReport:
     """Observe the daemon at ``target`` and judge every clause; retire it only when ``retire`` is set."""
     located = locate(target)
@@ -263,7 +263,7 @@ def check(
     sockets, table_error = listening_sockets(located.port)
     lease = next((s.lease for s in reversed(samples) if s.lease is not None), None)
     pid = lease.pid if lease is not None else (report.pid if report is not None else None)
-    obs = Observation(
+    obs = Sighting(
         family=located.family,
         port=located.port,
         no_lease=located.no_lease,
