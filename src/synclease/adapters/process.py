@@ -19,6 +19,7 @@ from typing import Any
 import psutil
 
 from synclease.adapters.environment import failpoint
+from synclease.adapters.proc_view import boot_id, start_ticks
 from synclease.core.fleet import Listener
 from synclease.core.identity import ProcessFacts, StartStamp
 
@@ -28,32 +29,6 @@ REACHABLE_ADDRESSES: Mapping[str, int] = {"127.0.0.1": 0, "::ffff:127.0.0.1": 0,
 
 
 # --- what the OS says of one PID ----------------------------------------------------------------
-
-
-@functools.cache
-def boot_id() -> str | None:
-    """This boot's id (Linux), else None."""
-    try:
-        with open("/proc/sys/kernel/random/boot_id", encoding="ascii") as handle:
-            return handle.read(64).strip() or None
-    except OSError:
-        return None
-
-
-def start_ticks(pid: int) -> int | None:
-    """The process's start in clock ticks since boot (Linux ``/proc/<pid>/stat`` field 22), else None.
-
-    Unlike a wall-clock start time it does not move when the clock is stepped."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as handle:
-            raw = handle.read(4096)
-    except OSError:
-        return None
-    fields = raw[raw.rfind(b")") + 2 :].split()
-    try:
-        return int(fields[19])
-    except (IndexError, ValueError):
-        return None
 
 
 def facts(pid: int) -> ProcessFacts:
