@@ -42,6 +42,13 @@ print(json.dumps({"rc": proc.returncode, "out": proc.stdout, "err": proc.stderr}
 sys.stdin.read()
 """
 
+#: The in-process API on the host: the same answer as ``sync start --json``.
+API = """
+import json, synclease
+result = synclease.ensure(by="namespace test")
+print(json.dumps([result.pid, result.reported_pid, result.reused, result.pid_note]))
+"""
+
 
 def _namespaces_or_skip() -> None:
     if shutil.which("unshare") is None:
@@ -106,6 +113,12 @@ def test_a_cli_in_a_container_leaves_the_hosts_daemons_alone(
     for box in hosts:  # untouched: still serving their roots
         assert box.cli_json("sync", "status")["healthy"] is True
 
+    # The container's CLI on a host daemon's own root reuses it, and names no PID that is not its.
+    host_pid = hosts[0].cli_json("sync", "start")["pid"]
+    reused = json.loads(_inside(hosts[0], "sync", "start", "--json").stdout)
+    assert reused["reused"] is True and (reused["pid"], reused["reported_pid"]) == (None, host_pid)
+    assert "another PID namespace" in reused["pid_note"] and "not visible here" in reused["pid_note"]
+
 
 def test_the_host_reuses_a_container_daemon_giving_its_pid_as_seen_here(
     sandbox_factory: Callable[..., Sandbox],
@@ -131,6 +144,16 @@ def test_the_host_reuses_a_container_daemon_giving_its_pid_as_seen_here(
         assert reused["reused"] is True and reused["port"] == port
         assert (reused["pid"], reused["reported_pid"]) == (pid_here, pid_inside)
         assert "another PID namespace" in reused["pid_note"]
+
+        api = subprocess.run(
+            [sys.executable, "-c", API],
+            env=shared.env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            stdin=subprocess.DEVNULL,
+        )
+        assert json.loads(api.stdout)[:3] == [pid_here, pid_inside, True], api.stderr
 
         other = _sharing(sandbox_factory, shared, "other")
         doc = other.cli_json("auth", "doctor", ok=(0, 1))
