@@ -12,7 +12,8 @@ In each venv, and paired run by run, three floors and three commands are timed a
 - ``sync start --json`` reusing a healthy singleton, ``sync status --json``, and ``auth doctor --json``
   with ``--daemons`` live daemons on ``--ports`` (each in its own temporary root).
 
-Every figure is min / median / max; a ratio is taken pair by pair against ``floor_app``. Daemons are
+Every figure is min / median / max; a ratio is taken pair by pair against ``floor_app`` (the target's
+floor) and, for comparison with ADR 0012's round, against ``floor_import``. Daemons are
 stopped with ``sync stop`` and, if that fails, killed by the PID their own ``sync start`` reported.
 Nothing else listens on ``--ports`` while it runs (it refuses to start otherwise).
 """
@@ -122,6 +123,7 @@ def measure_line(py: str, ports: range, daemons: int, runs: int, work: Path) -> 
         }
         samples: dict[str, list[float]] = {name: [] for name in [*floors, *commands]}
         ratios: dict[str, list[float]] = {name: [] for name in commands}
+        old_ratios: dict[str, list[float]] = {name: [] for name in commands}
         for argv in [*floors.values(), *commands.values()]:
             timed(argv, env)  # warm the page cache
         for _ in range(runs):
@@ -132,6 +134,7 @@ def measure_line(py: str, ports: range, daemons: int, runs: int, work: Path) -> 
                 took = timed(argv, env)
                 samples[name].append(took)
                 ratios[name].append(took / floor_times["floor_app"])
+                old_ratios[name].append(took / floor_times["floor_import"])
     finally:
         for home, pid in zip(homes, pids, strict=False):
             stop = subprocess.run(
@@ -147,6 +150,7 @@ def measure_line(py: str, ports: range, daemons: int, runs: int, work: Path) -> 
         "versions": versions(py),
         "ms": {name: stats(values) for name, values in samples.items()},
         "ratio_to_floor_app": {name: stats(values) for name, values in ratios.items()},
+        "ratio_to_floor_import": {name: stats(values) for name, values in old_ratios.items()},
     }
 
 
