@@ -279,5 +279,7 @@ def test_no_fix_repeats_a_command_that_cannot_change_it() -> None:
     assert errors(doc) == []
     by_id = {f["id"]: f for f in doc["findings"]}
     assert "orphans_operator_required" not in by_id
-    assert by_id["owner_not_visible"]["remediation"]["command"] == f"sudo ss -ltnp 'sport = :{PORT + 1}'"
+    assert (
+        by_id["owner_not_visible"]["remediation"]["command"] == f"sudo lsof -nP -iTCP:{PORT + 1} -sTCP:LISTEN"
+    )
     assert all("--force" not in f["remediation"]["command"] for f in doc["findings"])

@@ -121,7 +121,7 @@ def _operator_findings(manual: Sequence[IdentityRecord]) -> list[dict[str, Any]]
                 "warning",
                 f"{len(unseen)} sync daemon(s) whose owning process this user cannot see (ports {ports}); "
                 "nothing here can prove or clean them",
-                f"sudo ss -ltnp 'sport = :{unseen[0].port}'",
+                f"sudo lsof -nP -iTCP:{unseen[0].port} -sTCP:LISTEN",
             )
         )
     return out
