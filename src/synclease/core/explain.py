@@ -13,10 +13,11 @@ from typing import Any
 from synclease.core.clock import to_wire
 from synclease.core.constants import DASHBOARD_PORT_RANGE, SYNC_PORT_RANGE
 from synclease.core.errors import BadInputError
-from synclease.core.fleet import CleanupClass, IdentityRecord, LeaseStatus, StaleLease
+from synclease.core.fleet import CleanupClass, IdentityRecord, LeaseStatus, SkipReason, StaleLease
 from synclease.core.ledger import LedgerEvent
 from synclease.core.ledger_codec import to_document
 from synclease.core.record import field, record
+from synclease.core.report import owner_look
 
 RESET = "synclease auth doctor --reset"
 RESET_FORCE = "synclease auth doctor --reset --force"
@@ -153,6 +154,8 @@ def _next(record: IdentityRecord, reuse: Reuse) -> str:
         return "synclease sync status" if reuse.would_reuse else "synclease sync start"
     if record.cleanup_class is CleanupClass.SAFE_AUTO:
         return RESET
+    if record.skip_reason is SkipReason.MISSING_PID:
+        return owner_look(record.port)  # --force would fail it again: there is no PID to act on
     if record.cleanup_class is CleanupClass.OPERATOR_REQUIRED:
         return RESET_FORCE
     return f"lsof -nP -iTCP:{record.port} -sTCP:LISTEN"

@@ -97,6 +97,11 @@ def _ignored_row(record: IdentityRecord) -> dict[str, Any]:
     return row
 
 
+def owner_look(port: int) -> str:
+    """The look that names a listener's owner where this user cannot see it (``missing_pid``)."""
+    return f"sudo lsof -nP -iTCP:{port} -sTCP:LISTEN"
+
+
 def _operator_findings(manual: Sequence[IdentityRecord]) -> list[dict[str, Any]]:
     """``--reset --force`` is advised only for daemons it can act on: one whose owner the OS table does
     not show (``missing_pid``) would fail again, so its fix is the look that names the owner."""
@@ -121,7 +126,7 @@ def _operator_findings(manual: Sequence[IdentityRecord]) -> list[dict[str, Any]]
                 "warning",
                 f"{len(unseen)} sync daemon(s) whose owning process this user cannot see (ports {ports}); "
                 "nothing here can prove or clean them",
-                f"sudo lsof -nP -iTCP:{unseen[0].port} -sTCP:LISTEN",
+                owner_look(unseen[0].port),
             )
         )
     return out
