@@ -223,9 +223,9 @@ def test_parse_health_never_raises(doc: object) -> None:
 # --- the table, row by row ----------------------------------------------------------------------
 
 
-def test_table_has_ten_rows_in_brief_order() -> None:
+def test_table_has_eleven_rows_in_brief_order() -> None:
     assert [reason for _, _, reason in TABLE] == [r for r in SkipReason if r not in SWEEP_VETOES]
-    assert len(TABLE) == 10
+    assert len(TABLE) == 11
 
 
 def test_row11_safe_auto_when_every_proof_holds() -> None:
@@ -372,7 +372,6 @@ def test_row8_unresponsive_when_the_os_pid_is_known_but_its_start_time_is_not() 
 
 MISMATCHES: dict[str, tuple[dict[str, Any], dict[str, Any], dict[str, Any]]] = {
     # (report changes, lease changes, listener changes)
-    "report-pid": ({"pid": PID + 1}, {}, {}),
     "report-port": ({"port": PORT + 1}, {}, {}),
     "report-start": ({"process_start_time": START + 1}, {}, {}),
     "report-start-missing": ({"process_start_time": None}, {}, {}),
@@ -383,7 +382,6 @@ MISMATCHES: dict[str, tuple[dict[str, Any], dict[str, Any], dict[str, Any]]] = {
     "lease-start": ({}, {"process_start_time": START + 1}, {}),
     "lease-scope": ({}, {"scope_id": OTHER_SCOPE}, {}),
     "lease-root": ({}, {"daemon_root": "/elsewhere"}, {}),
-    "os-pid": ({}, {}, {"pid": PID + 1}),
     "os-start": ({}, {}, {"start": START + 1}),
     "os-start-unreadable": ({}, {}, {"start": None}),
     "os-start-beyond-tolerance": ({}, {}, {"start": START + 0.06}),
@@ -442,7 +440,7 @@ def test_row10_boundary_exactly_at_expiry_is_live_just_after_is_safe_auto() -> N
 
 def test_row9_comes_before_row10_a_live_lease_with_another_process() -> None:
     live = make_lease(renewed_at=NOW)
-    obs = make_obs(make_report(), pid=PID + 1)
+    obs = make_obs(make_report(), start=START + 1)
     assert verdict(obs, make_ctx(entry_of(live))) == (OPERATOR, SkipReason.IDENTITY_MISMATCH)
 
 
@@ -678,3 +676,51 @@ def test_unclaimed_leases_are_those_no_listener_was_matched_to() -> None:
         "inst-orphan-0009",
         "inst-broken-03",
     ]
+
+
+# --- other_pid_namespace (ADR 0017): a sync daemon whose reported PID is not the owner seen here ---
+
+
+@pytest.mark.parametrize("live_lease", [False, True])
+def test_other_pid_namespace_when_the_os_shows_another_pid_than_the_report(live_lease: bool) -> None:
+    """The host's view of a daemon started in a container: the OS shows PID+7, it reports PID."""
+    lease = make_lease(renewed_at=NOW) if live_lease else make_lease()
+    for report_pid, os_pid in ((PID, PID + 7), (PID + 1, PID)):
+        obs = make_obs(make_report(pid=report_pid), pid=os_pid)
+        record = classify(obs, make_ctx(entry_of(lease)))
+        assert (record.cleanup_class, record.skip_reason) == (NEVER, SkipReason.OTHER_PID_NAMESPACE)
+
+
+@pytest.mark.parametrize(
+    "seen",
+    [ProcessFacts(exists=False), ProcessFacts(True, START + 500.0)],
+    ids=["no-such-pid-here", "another-process-here"],
+)
+def test_other_pid_namespace_when_no_owner_is_seen_and_the_reported_pid_is_not_it(seen: ProcessFacts) -> None:
+    """A container's view of a daemon on the host: no owner in the table, the reported PID names
+    nothing here, or another process."""
+    obs = replace(make_obs(make_report(), pid=None, start=None), reported_process=seen)
+    for ctx in (make_ctx(entry_of(make_lease())), make_ctx(), make_ctx(scope_id=OTHER_SCOPE)):
+        record = classify(obs, ctx)
+        assert (record.cleanup_class, record.skip_reason) == (NEVER, SkipReason.OTHER_PID_NAMESPACE)
+
+
+@pytest.mark.parametrize(
+    "seen",
+    [None, ProcessFacts(True, START), ProcessFacts(True, None)],
+    ids=["not-looked-up", "same-process-here", "unreadable-here"],
+)
+def test_missing_pid_stays_operator_required_when_the_reported_pid_may_be_it(
+    seen: ProcessFacts | None,
+) -> None:
+    """Another user's daemon: we see its PID, not its socket. Nothing gets weaker or louder."""
+    obs = replace(make_obs(make_report(), pid=None, start=None), reported_process=seen)
+    assert verdict(obs, make_ctx(entry_of(make_lease()))) == (OPERATOR, SkipReason.MISSING_PID)
+
+
+def test_other_pid_namespace_needs_a_sync_self_report_in_range() -> None:
+    gone = ProcessFacts(exists=False)
+    silent = replace(make_obs(None, pid=None, start=None, error="timeout"), reported_process=gone)
+    assert verdict(silent, make_ctx(entry_of(make_lease())))[1] is not SkipReason.OTHER_PID_NAMESPACE
+    far = make_obs(make_report(port=9300), port=9300, pid=PID + 7)
+    assert verdict(far, make_ctx()) == (NEVER, SkipReason.OUT_OF_RANGE)

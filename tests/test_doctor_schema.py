@@ -103,7 +103,10 @@ def pile() -> Survey:
         obs_for(stale),
         obs_for(live),
         obs_for(single),
-        make_obs(make_report(instance_id=None, scope_id=None, family=None), port=PORT + 3, pid=PID + 3),
+        make_obs(
+            make_report(instance_id=None, scope_id=None, family=None, pid=PID + 3), port=PORT + 3, pid=PID + 3
+        ),
+        make_obs(make_report(instance_id="inst-contained", pid=3, port=PORT + 6), port=PORT + 6, pid=PID + 6),
         make_obs(None, port=PORT + 4, pid=PID + 4, error="timeout"),
         make_obs(make_report(family="dashboard", sync_like=False), port=PORT + 5, pid=None),
     )
@@ -119,7 +122,13 @@ def test_a_full_pile_with_session_and_reset_result_validates() -> None:
     doc = build(DoctorView(survey=found, generated_at=NOW, session=SESSION))
     assert errors(doc) == []
     assert {o["skip_reason"] for o in doc["orphans"]} == {None, "lease_live", "no_lease"}
-    assert {i["skip_reason"] for i in doc["ignored"]} == {"third_party", "other_family"}
+    assert {i["skip_reason"] for i in doc["ignored"]} == {
+        "third_party",
+        "other_family",
+        "other_pid_namespace",
+    }
+    contained = [i for i in doc["ignored"] if i["skip_reason"] == "other_pid_namespace"]
+    assert [i["note"] for i in contained] == ["served from another PID namespace, e.g. a container"]
     assert doc["daemon"]["skip_reason"] == "recorded_singleton"
     assert {row["state"] for row in doc["leases"]} == {"expired", "live", "unreadable"}
     doc["reset_result"] = reset_result(found.records)
@@ -256,3 +265,21 @@ def test_the_doctor_schema_embeds_the_ledger_event_schema_unchanged() -> None:
     assert embedded == prefixed(expected)
     for name, definition in ledger["$defs"].items():
         assert doctor_schema["$defs"][f"ledger_{name}"] == prefixed(definition)
+
+
+def test_no_fix_repeats_a_command_that_cannot_change_it() -> None:
+    """A daemon whose owner this user cannot see would fail --reset --force again (missing_pid): its
+    finding names the look that shows the owner; a container's daemon gets no finding at all."""
+    unseen = make_obs(make_report(instance_id="inst-unseen-01", port=PORT + 1), port=PORT + 1, pid=None)
+    contained = make_obs(
+        make_report(instance_id="inst-contained", pid=3, port=PORT + 2), port=PORT + 2, pid=PID
+    )
+    found = survey_of(make_ctx(), unseen, contained)
+    doc = build(DoctorView(survey=found, generated_at=NOW, session=None))
+    assert errors(doc) == []
+    by_id = {f["id"]: f for f in doc["findings"]}
+    assert "orphans_operator_required" not in by_id
+    assert (
+        by_id["owner_not_visible"]["remediation"]["command"] == f"sudo lsof -nP -iTCP:{PORT + 1} -sTCP:LISTEN"
+    )
+    assert all("--force" not in f["remediation"]["command"] for f in doc["findings"])

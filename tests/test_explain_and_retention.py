@@ -52,3 +52,19 @@ def test_stalled_work() -> None:
     assert not stalled(HealthReport(queue_depth=0, last_sync=old), now, 3600)
     assert not stalled(HealthReport(queue_depth=3, last_sync=now - timedelta(minutes=5)), now, 3600)
     assert stalled(HealthReport(queue_depth=3, started_at=old), now, 3600)  # never uploaded since start
+
+
+def test_explain_never_advises_force_for_an_owner_it_cannot_see() -> None:
+    """missing_pid: --reset --force would fail it again, so the next step is the look at its owner."""
+    from synclease.core.classify import classify
+    from synclease.core.explain import Reuse, explain_listener
+    from synclease.core.fleet import FleetContext, Listener, Observation
+
+    report = HealthReport(
+        family="sync", sync_like=True, instance_id="inst-1", scope_id="s", pid=4242, port=9412
+    )
+    ctx = FleetContext(scope_id="s", daemon_root="/r", now=datetime(2026, 12, 6, tzinfo=UTC))
+    record = classify(Observation(Listener(9412), report), ctx)
+    assert record.skip_reason is not None and record.skip_reason.value == "missing_pid"
+    verdict = explain_listener(parse_target("9412"), record, "s", Reuse(False, "no"), ())
+    assert verdict.next_command == "sudo lsof -nP -iTCP:9412 -sTCP:LISTEN"

@@ -8,6 +8,7 @@ instead of the one line.
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from collections.abc import Callable
@@ -48,6 +49,12 @@ COMMANDS = [
 
 @pytest.fixture
 def windows(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    # ``sync run`` in-process configures the "synclease" logger (its own handler, no propagation)
+    # before it refuses: put it back, or a later test's caplog sees nothing (pytest 8.0, issue 23).
+    logger = logging.getLogger("synclease")
+    monkeypatch.setattr(logger, "handlers", list(logger.handlers))  # it edits the list in place
+    monkeypatch.setattr(logger, "level", logger.level)
+    monkeypatch.setattr(logger, "propagate", logger.propagate)
     monkeypatch.setenv("SYNCLEASE_HOME", str(tmp_path / "root"))
     monkeypatch.setattr(sys, "platform", "win32")
     for name in ("O_NOFOLLOW", "geteuid", "getuid", "fchmod"):

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from pathlib import Path
 
-import click
 import typer
 
 SYNC_HELP = "Run and manage the sync daemon."
@@ -17,6 +17,21 @@ auth_app = typer.Typer(help=AUTH_HELP, no_args_is_help=True)
 JSON_OPTION = typer.Option(False, "--json", help="Print exactly one JSON document on stdout.")
 OUTPUT_OPTION = typer.Option(
     None, "--output", help="With --format json or openmetrics: write this file atomically instead of stdout."
+)
+
+
+class DoctorFormat(StrEnum):
+    """``auth doctor --format``: an ``Enum`` is a choice on every typer line (ADR 0017)."""
+
+    TEXT = "text"
+    JSON = "json"
+    OPENMETRICS = "openmetrics"
+
+
+FORMAT_OPTION = typer.Option(
+    DoctorFormat.TEXT.value,  # the value, not the member: typer 0.13 hands a member to click as is
+    "--format",
+    help="text (default), json (as --json) or openmetrics (for Prometheus' textfile collector).",
 )
 
 
@@ -132,12 +147,7 @@ def auth_doctor(  # noqa: PLR0917 (typer reads each option as a parameter)
     as_json: bool = JSON_OPTION,
     reset: bool = typer.Option(False, "--reset", help="Clean safe_auto daemons and stale leases."),
     force: bool = typer.Option(False, "--force", help="With --reset: also clean operator_required daemons."),
-    output_format: str = typer.Option(
-        "text",
-        "--format",
-        click_type=click.Choice(["text", "json", "openmetrics"]),
-        help="text (default), json (as --json) or openmetrics (for Prometheus' textfile collector).",
-    ),
+    output_format: DoctorFormat = FORMAT_OPTION,
     output: Path | None = OUTPUT_OPTION,
     family: str = typer.Option(
         "sync", "--family", help="The daemon family to govern: sync, or one declared via SYNCLEASE_FAMILIES."
@@ -146,7 +156,7 @@ def auth_doctor(  # noqa: PLR0917 (typer reads each option as a parameter)
     """Diagnose this root's sync daemons (read-only), or clean them with --reset."""
     from synclease.cli import auth_doctor as cmd
 
-    return cmd.run(as_json, reset, force, output_format=output_format, output=output, family=family)
+    return cmd.run(as_json, reset, force, output_format=output_format.value, output=output, family=family)
 
 
 @sync_app.command("history")

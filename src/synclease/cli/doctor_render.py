@@ -58,6 +58,9 @@ def render(doc: dict[str, Any]) -> None:
             ["port", "pid", "reason"],
             [[i["port"], i["pid"], i["skip_reason"]] for i in doc["ignored"]],
         )
+        for item in doc["ignored"]:
+            if "note" in item:
+                con.print(f"port {item['port']}: {item['note']} (never touched)", markup=False)
     if doc["leases"]:
         _table(
             "leases",

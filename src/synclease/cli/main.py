@@ -5,10 +5,10 @@ from __future__ import annotations
 import os
 import sys
 
-import click
 import typer
 
 from synclease.adapters.boundary import guarded
+from synclease.cli import typer_line
 from synclease.core.errors import EXIT_OK
 
 HELP = "Sync daemons that hold heartbeat leases, govern themselves, and are reaped only on proof."
@@ -60,13 +60,14 @@ def _dispatch(app: typer.Typer, argv: list[str] | None) -> int:
     """Run the command; click's own outcomes (usage errors, --help, Ctrl-C at a prompt) end here."""
     try:
         result = app(args=argv, prog_name="synclease", standalone_mode=False)
-    except click.exceptions.Abort:
+    except typer_line.ABORT:
         raise KeyboardInterrupt from None
-    except click.exceptions.Exit as exc:
-        return exc.exit_code
-    except click.ClickException as exc:
-        exc.show(file=sys.stderr)
-        return exc.exit_code
+    except typer_line.EXIT as exc:
+        return typer_line.exit_code(exc)
+    except typer_line.USAGE_ERROR as exc:
+        problem = typer_line.usage_problem(exc)
+        problem.show(file=sys.stderr)
+        return problem.exit_code
     return result if isinstance(result, int) else EXIT_OK
 
 

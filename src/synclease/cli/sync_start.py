@@ -26,4 +26,6 @@ def run(as_json: bool, force_spawn: bool = False) -> int:
             f"sync daemon {verb}: pid {result.pid}, port {result.port}, "
             f"version {result.package_version}, instance {result.instance_id}"
         )
+        if result.pid_note is not None:
+            stdout_console.print(f"  pid: {result.pid_note}", markup=False)
     return 0

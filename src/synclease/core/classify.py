@@ -26,7 +26,7 @@ from synclease.core.fleet import (
     StaleLease,
     lease_status,
 )
-from synclease.core.identity import HolderVerdict, ProcessFacts, judge_holder
+from synclease.core.identity import HolderVerdict, ProcessFacts, judge_holder, same_start
 from synclease.core.lease import LeaseEntry, is_expired
 
 # --- the table ----------------------------------------------------------------------------------
@@ -46,6 +46,24 @@ def _third_party(ev: Evidence) -> bool:
 
 def _recorded_singleton(ev: Evidence) -> bool:
     return ev.singleton
+
+
+def _other_pid_namespace(ev: Evidence) -> bool:
+    """A sync daemon in range whose self-reported PID is not the process the OS shows here on its port:
+    the OS shows another PID (it sees itself in a PID namespace nested in ours), or no owner at all
+    while the reported PID names no process here, or another one (it lives in a PID namespace we cannot
+    see into, e.g. a container sharing our loopback). We can neither prove nor signal it."""
+    report = ev.report
+    if ev.obs.port not in ev.ctx.port_range or report is None or not report.sync_like or report.pid is None:
+        return False
+    if ev.listener.pid is not None:
+        return ev.listener.pid != report.pid
+    seen = ev.obs.reported_process
+    if seen is None:
+        return False
+    if not seen.exists:
+        return True
+    return report.start is not None and seen.start is not None and not same_start(report.start, seen.start)
 
 
 def _missing_pid(ev: Evidence) -> bool:
@@ -79,13 +97,14 @@ def _lease_live(ev: Evidence) -> bool:
 
 Rule = tuple[Callable[[Evidence], bool], CleanupClass, SkipReason]
 
-#: The classification table (ADR 0003), rows 1-10, in order; row 11 (``safe_auto``) is what no row
-#: matched. Each predicate may assume that every row before it did not match.
+#: The classification table (ADR 0003; ``other_pid_namespace``: ADR 0017), in order; ``safe_auto`` is
+#: what no row matched. Each predicate may assume that every row before it did not match.
 TABLE: tuple[Rule, ...] = (
     (_out_of_range, CleanupClass.NEVER_TOUCH, SkipReason.OUT_OF_RANGE),
     (_other_family, CleanupClass.NEVER_TOUCH, SkipReason.OTHER_FAMILY),
     (_third_party, CleanupClass.NEVER_TOUCH, SkipReason.THIRD_PARTY),
     (_recorded_singleton, CleanupClass.NEVER_TOUCH, SkipReason.RECORDED_SINGLETON),
+    (_other_pid_namespace, CleanupClass.NEVER_TOUCH, SkipReason.OTHER_PID_NAMESPACE),
     (_missing_pid, CleanupClass.OPERATOR_REQUIRED, SkipReason.MISSING_PID),
     (_cross_root, CleanupClass.OPERATOR_REQUIRED, SkipReason.CROSS_ROOT),
     (_no_lease, CleanupClass.OPERATOR_REQUIRED, SkipReason.NO_LEASE),

@@ -14,10 +14,11 @@ from synclease.core.clock import to_wire
 from synclease.core.constants import RESET, RESET_FORCE
 from synclease.core.errors import BadInputError
 from synclease.core.family import family_of_port
-from synclease.core.fleet import CleanupClass, IdentityRecord, LeaseStatus, StaleLease
+from synclease.core.fleet import CleanupClass, IdentityRecord, LeaseStatus, SkipReason, StaleLease
 from synclease.core.ledger import LedgerEvent
 from synclease.core.ledger_codec import to_document
 from synclease.core.record import field, record
+from synclease.core.report import owner_look
 
 _PREFIX = re.compile(r"\A[A-Za-z0-9_-]{4,64}\Z")
 _MAX_PID = 2**31 - 1
@@ -152,6 +153,8 @@ def _next(record: IdentityRecord, reuse: Reuse) -> str:
         return "synclease sync status" if reuse.would_reuse else "synclease sync start"
     if record.cleanup_class is CleanupClass.SAFE_AUTO:
         return RESET
+    if record.skip_reason is SkipReason.MISSING_PID:
+        return owner_look(record.port)  # --force would fail it again: there is no PID to act on
     if record.cleanup_class is CleanupClass.OPERATOR_REQUIRED:
         return RESET_FORCE
     return f"lsof -nP -iTCP:{record.port} -sTCP:LISTEN"

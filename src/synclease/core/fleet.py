@@ -17,7 +17,7 @@ from typing import Any
 from synclease.core.clock import to_wire
 from synclease.core.family import SYNC_FAMILY, Family
 from synclease.core.health import HealthReport
-from synclease.core.identity import HolderVerdict, StartStamp
+from synclease.core.identity import HolderVerdict, ProcessFacts, StartStamp
 from synclease.core.lease import LeaseEntry, SingletonRecord, is_expired
 from synclease.core.record import fields, record
 
@@ -36,6 +36,7 @@ class SkipReason(enum.StrEnum):
     OTHER_FAMILY = "other_family"
     THIRD_PARTY = "third_party"
     RECORDED_SINGLETON = "recorded_singleton"
+    OTHER_PID_NAMESPACE = "other_pid_namespace"
     MISSING_PID = "missing_pid"
     CROSS_ROOT = "cross_root"
     NO_LEASE = "no_lease"
@@ -126,6 +127,9 @@ class Observation:
     listener: Listener
     health: HealthReport | None = None
     health_error: str | None = None
+    #: What the OS here says of the PID the self-report names, when the listener table shows no owner
+    #: (None: not looked up). Tells a daemon in another PID namespace from one we may not inspect.
+    reported_process: ProcessFacts | None = None
 
     @property
     def port(self) -> int:

@@ -9,7 +9,15 @@ from typing import Any
 
 from synclease.core.clock import to_wire
 from synclease.core.constants import RESET, RESET_FORCE, STALL_SECONDS
-from synclease.core.fleet import CleanupClass, IdentityRecord, LeaseStatus, StaleLease, Survey, lease_status
+from synclease.core.fleet import (
+    CleanupClass,
+    IdentityRecord,
+    LeaseStatus,
+    SkipReason,
+    StaleLease,
+    Survey,
+    lease_status,
+)
 from synclease.core.health import HealthReport
 from synclease.core.history_report import History, finding, history_findings
 from synclease.core.lease import LeaseEntry
@@ -78,13 +86,56 @@ def _lease_row(entry: LeaseEntry, now: datetime, verdicts: dict[str, StaleLease]
     return row
 
 
+#: What a ``never_touch`` listener is, in one line, where its reason alone would puzzle a reader.
+IGNORED_NOTES = {SkipReason.OTHER_PID_NAMESPACE: "served from another PID namespace, e.g. a container"}
+
+
 def _ignored_row(record: IdentityRecord) -> dict[str, Any]:
-    return {
+    row: dict[str, Any] = {
         "port": record.port,
         "pid": record.pid,
         "daemon_family": record.daemon_family,
         "skip_reason": record.skip_reason.value if record.skip_reason else None,
     }
+    note = IGNORED_NOTES.get(record.skip_reason) if record.skip_reason else None
+    if note is not None:
+        row["note"] = note
+    return row
+
+
+def owner_look(port: int) -> str:
+    """The look that names a listener's owner where this user cannot see it (``missing_pid``)."""
+    return f"sudo lsof -nP -iTCP:{port} -sTCP:LISTEN"
+
+
+def _operator_findings(manual: Sequence[IdentityRecord]) -> list[dict[str, Any]]:
+    """``--reset --force`` is advised only for daemons it can act on: one whose owner the OS table does
+    not show (``missing_pid``) would fail again, so its fix is the look that names the owner."""
+    unseen = [r for r in manual if r.skip_reason is SkipReason.MISSING_PID]
+    forceable = [r for r in manual if r.skip_reason is not SkipReason.MISSING_PID]
+    out = []
+    if forceable:
+        reasons = ", ".join(sorted({r.skip_reason.value for r in forceable if r.skip_reason}))
+        out.append(
+            finding(
+                "orphans_operator_required",
+                "warning",
+                f"{len(forceable)} sync daemon(s) need an operator's decision ({reasons})",
+                RESET_FORCE,
+            )
+        )
+    if unseen:
+        ports = ",".join(str(r.port) for r in unseen)
+        out.append(
+            finding(
+                "owner_not_visible",
+                "warning",
+                f"{len(unseen)} sync daemon(s) whose owning process this user cannot see (ports {ports}); "
+                "nothing here can prove or clean them",
+                owner_look(unseen[0].port),
+            )
+        )
+    return out
 
 
 #: The one-step check for each fault a daemon reports while writing its lease.
@@ -141,16 +192,7 @@ def findings(
                 RESET,
             )
         )
-    if manual:
-        reasons = ", ".join(sorted({r.skip_reason.value for r in manual if r.skip_reason}))
-        out.append(
-            finding(
-                "orphans_operator_required",
-                "warning",
-                f"{len(manual)} sync daemon(s) need an operator's decision ({reasons})",
-                RESET_FORCE,
-            )
-        )
+    out.extend(_operator_findings(manual))
     if stale:
         out.append(finding("stale_leases", "info", f"{len(stale)} lease file(s) whose holder is gone", RESET))
     for entry in survey.ctx.leases:

@@ -4,33 +4,63 @@
 
 from __future__ import annotations
 
+from synclease.adapters import procfs
 from synclease.adapters.clock import SYSTEM_CLOCK
 from synclease.adapters.lease_store import LeaseStore
 from synclease.adapters.root import DaemonRoot
 from synclease.adapters.session_store import current_session
 from synclease.core.clock import Clock
-from synclease.core.record import record
+from synclease.core.lease import LeaseRecord
+from synclease.core.record import record, replace
 from synclease.core.versions import is_older, protocol_compatible
 from synclease.services.singleton import SingletonView, live_singleton
 
 
 @record
 class EnsureResult:
-    pid: int
+    """``pid`` is the daemon's PID as seen from this process: None when its process is not visible
+    here (it serves from another PID namespace); then, or when it differs from the PID the daemon
+    reports, ``reported_pid`` is the reported one and ``pid_note`` says why (ADR 0017)."""
+
+    pid: int | None
     port: int
     instance_id: str
     package_version: str
     reused: bool
     superseded: str | None = None  # instance id of the singleton we replaced, if any
+    reported_pid: int | None = None
+    pid_note: str | None = None
 
     def to_json(self) -> dict[str, object]:
-        return {
+        doc: dict[str, object] = {
             "pid": self.pid,
             "port": self.port,
             "instance_id": self.instance_id,
             "package_version": self.package_version,
             "reused": self.reused,
         }
+        if self.pid_note is not None:
+            doc.update(reported_pid=self.reported_pid, pid_note=self.pid_note)
+        return doc
+
+
+OTHER_NAMESPACE = "the daemon serves from another PID namespace (e.g. a container)"
+
+
+def seen_here(lease: LeaseRecord) -> EnsureResult:
+    """The reused singleton, its PID as seen from here: the lease holds the PID the daemon sees itself
+    by, which in another PID namespace names another process here, or none."""
+    result = EnsureResult(lease.pid, lease.port, lease.instance_id, lease.package_version, True)
+    if procfs.same_process_here(lease.pid, lease.start) is not False:
+        return result  # it is that process (or this platform cannot tell, as before)
+    here = procfs.pid_here(lease.pid, lease.start)
+    why = f"its pid here is {here}" if here is not None else "its process is not visible here"
+    return replace(
+        result,
+        pid=here,
+        reported_pid=lease.pid,
+        pid_note=f"{OTHER_NAMESPACE}: it reports pid {lease.pid}; {why}",
+    )
 
 
 def reusable(view: SingletonView, our_version: str, session_id: str | None) -> bool:
@@ -53,5 +83,4 @@ def reuse(store: LeaseStore, version: str, clock: Clock = SYSTEM_CLOCK) -> Ensur
     view = live_singleton(store, clock)
     if view is None or not reusable(view, version, session_id(store.root)):
         return None
-    lease = view.lease
-    return EnsureResult(lease.pid, lease.port, lease.instance_id, view.package_version, True)
+    return replace(seen_here(view.lease), package_version=view.package_version)

@@ -16,9 +16,10 @@ from synclease.adapters.probe import scan
 from synclease.core.classify import classify_all, judge_orphan_lease, unclaimed_leases
 from synclease.core.clock import Clock
 from synclease.core.family import get_family
-from synclease.core.fleet import FleetContext, StaleLease, Survey
+from synclease.core.fleet import FleetContext, Observation, StaleLease, Survey
 from synclease.core.identity import ProcessFacts
 from synclease.core.lease import LeaseEntry
+from synclease.core.record import replace
 
 
 def read_context(store: LeaseStore, now: datetime, port_range: range) -> FleetContext:
@@ -44,6 +45,15 @@ def judge_lease(store: LeaseStore, entry: LeaseEntry, listener_ports: set[int], 
     return judge_orphan_lease(entry, lock_free, process.facts(lease.pid), listener_ports, clock.now())
 
 
+def with_reported_process(obs: Observation) -> Observation:
+    """``obs`` with the OS facts of the PID its self-report names, when the listener table shows no
+    owner: the classification tells another PID namespace from a process we may not inspect by them."""
+    report = obs.health
+    if obs.listener.pid is not None or report is None or not report.sync_like or report.pid is None:
+        return obs
+    return replace(obs, reported_process=process.facts(report.pid))
+
+
 def survey(store: LeaseStore, clock: Clock, port_range: range) -> Survey:
     ctx = read_context(store, clock.now(), port_range)
     claimed: dict[int, set[int]] = {}
@@ -53,7 +63,7 @@ def survey(store: LeaseStore, clock: Clock, port_range: range) -> Survey:
     if ctx.singleton is not None:  # a claim too: "is this the recorded singleton?" needs its PID proven
         claimed.setdefault(ctx.singleton.port, set()).add(ctx.singleton.pid)
     result = scan(port_range, family=ctx.family, clock=clock, claimed_pids=claimed)
-    records = tuple(classify_all(result.observations, ctx))
+    records = tuple(classify_all([with_reported_process(obs) for obs in result.observations], ctx))
     listener_ports = {obs.port for obs in result.observations}
     verdicts = tuple(
         judge_lease(store, entry, listener_ports, clock) for entry in unclaimed_leases(records, ctx.leases)
