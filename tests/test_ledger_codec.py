@@ -393,7 +393,11 @@ def test_the_reason_set_covers_the_reasons_the_governor_and_the_reaper_use() -> 
     }
     assert forced <= ledger
     # Only operator_required rows can be swept (with --force); never_touch ones never are.
-    operator_required = {reason.value for _, cls, reason in TABLE if cls is CleanupClass.OPERATOR_REQUIRED}
+    operator_required = {
+        row.reason.value
+        for row in TABLE
+        if row.cleanup_class is CleanupClass.OPERATOR_REQUIRED and row.reason
+    }
     assert operator_required <= ledger
     assert {r.value for r in SkipReason} - operator_required  # there are never_touch reasons left out
 

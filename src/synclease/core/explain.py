@@ -128,6 +128,8 @@ def proofs_of(record: IdentityRecord, our_scope: str) -> dict[str, Any]:
 
 
 def _alive_because(record: IdentityRecord) -> str | None:
+    if record.is_recorded_singleton and record.other_root is not None:
+        return f"it is the recorded singleton of its own root {record.other_root}: CLIs there point at it"
     if record.is_recorded_singleton:
         return "it is the recorded singleton: CLIs point at it"
     if record.work_in_flight:
@@ -149,7 +151,7 @@ def _cleanup(record: IdentityRecord) -> tuple[bool, bool, str]:
 
 
 def _next(record: IdentityRecord, reuse: Reuse) -> str:
-    if record.is_recorded_singleton:
+    if record.our_singleton:
         return "synclease sync status" if reuse.would_reuse else "synclease sync start"
     if record.cleanup_class is CleanupClass.SAFE_AUTO:
         return RESET

@@ -40,7 +40,7 @@ def _lease_matches(verdict: StaleLease, target: Target) -> bool:
 
 
 def _reuse(store: LeaseStore, clock: Clock, record: IdentityRecord, version: str) -> Reuse:
-    if not record.is_recorded_singleton:
+    if not record.our_singleton:
         return Reuse(False, "it is not the recorded singleton: `sync start` reuses or spawns that one")
     view = live_singleton(store, clock)
     if view is None:
