@@ -147,7 +147,7 @@ def test_unset_fields_are_written_as_null() -> None:
     assert doc["reason"] is None and doc["by"] is None
     assert doc["evidence"] == {
         "idle_seconds": None, "superseded_by": None, "superseded_generation": None, "queue_depth": None,
-        "cleanup_path": None, "error_code": None, "log_tail": None, "log_truncated": False,
+        "cleanup_path": None, "error_code": None, "log_tail": None, "log_truncated": False, "daemon_root": None,
     }  # fmt: skip
 
 
@@ -480,3 +480,11 @@ def test_the_schema_refuses_what_readers_refuse(path: tuple[str, ...], value: An
     assert not VALIDATOR.is_valid(doc)
     with pytest.raises(CodecError):
         decode_event(line_of(doc))
+
+
+def test_a_reaped_daemon_of_another_root_names_its_root_and_round_trips() -> None:
+    event = make_event(evidence=Evidence(daemon_root="/home/dev/project-b/.synclease"))
+    assert decode_event(encode_event(event)).evidence.daemon_root == "/home/dev/project-b/.synclease"
+    for bad in ("", "x" * 1025, "/a\nb"):
+        with pytest.raises(ValueError):
+            Evidence(daemon_root=bad)

@@ -7,17 +7,23 @@ The thin sequence between the probe (:mod:`synclease.adapters.probe`), the pure 
 
 from __future__ import annotations
 
+import os
+from collections.abc import Sequence
 from datetime import datetime
 
 from synclease.adapters import process
 from synclease.adapters.lease_store import LeaseStore
 from synclease.adapters.locks import probe_holder_lock
+from synclease.adapters.other_root import MAX_OTHER_ROOTS, read_root
 from synclease.adapters.probe import scan
 from synclease.core.classify import classify_all, judge_orphan_lease, unclaimed_leases
 from synclease.core.clock import Clock
-from synclease.core.fleet import FleetContext, StaleLease, Survey
+from synclease.core.evidence import names_other_root
+from synclease.core.fleet import FleetContext, Observation, StaleLease, Survey
 from synclease.core.identity import ProcessFacts
 from synclease.core.lease import LeaseEntry
+from synclease.core.record import replace
+from synclease.core.roots import RootView
 
 
 def read_context(store: LeaseStore, now: datetime, port_range: range) -> FleetContext:
@@ -29,7 +35,21 @@ def read_context(store: LeaseStore, now: datetime, port_range: range) -> FleetCo
         leases=tuple(store.list()),
         singleton=store.read_singleton().record,
         port_range=port_range,
+        uid=os.geteuid(),
     )
+
+
+def read_other_roots(observations: Sequence[Observation], ctx: FleetContext) -> tuple[RootView, ...]:
+    """The other roots that listeners' self-reports name, each read once, read-only (at most
+    :data:`MAX_OTHER_ROOTS`; a listener of a root left unread is ``cross_root``)."""
+    named: dict[str, set[str]] = {}
+    for obs in observations:
+        report = obs.health
+        if report is not None and names_other_root(report, ctx) and report.daemon_root is not None:
+            ids = named.setdefault(report.daemon_root, set())
+            if report.instance_id is not None:
+                ids.add(report.instance_id)
+    return tuple(read_root(path, ids) for path, ids in sorted(named.items())[:MAX_OTHER_ROOTS])
 
 
 def judge_lease(store: LeaseStore, entry: LeaseEntry, listener_ports: set[int], clock: Clock) -> StaleLease:
@@ -48,6 +68,7 @@ def survey(store: LeaseStore, clock: Clock, port_range: range) -> Survey:
         if entry.lease is not None:
             claimed.setdefault(entry.lease.port, set()).add(entry.lease.pid)
     result = scan(port_range, clock=clock, claimed_pids=claimed)
+    ctx = replace(ctx, roots=read_other_roots(result.observations, ctx))
     records = tuple(classify_all(result.observations, ctx))
     listener_ports = {obs.port for obs in result.observations}
     verdicts = tuple(
