@@ -26,6 +26,21 @@ def _table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
     stdout_console.print(table)
 
 
+def _render_other_roots(records: list[dict[str, Any]]) -> None:
+    """One unwrapped line per listener of another root: which root, and how it was judged there."""
+    for r in records:
+        root = r.get("other_root")
+        if root is None and r.get("root_problem") is None:
+            continue
+        why = r["skip_reason"] or "safe_auto"
+        if r.get("root_problem"):
+            why = f"{why}: its root could not be read safely ({r['root_problem']})"
+        stdout_console.print(
+            f"port {r['port']} pid {r['pid']} belongs to root {root or '(not named)'}: {why}",
+            markup=False,
+        )
+
+
 def render(doc: dict[str, Any]) -> None:
     con = stdout_console
     con.print(f"daemon root: {doc['daemon_root']}  (scope {doc.get('scope_id')})")
@@ -58,6 +73,7 @@ def render(doc: dict[str, Any]) -> None:
             ["port", "pid", "reason"],
             [[i["port"], i["pid"], i["skip_reason"]] for i in doc["ignored"]],
         )
+    _render_other_roots(doc["orphans"] + doc["ignored"])
     if doc["leases"]:
         _table(
             "leases",
