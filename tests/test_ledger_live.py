@@ -59,9 +59,9 @@ def test_spawned_serving_then_superseded(sandbox: Sandbox) -> None:
     [retired] = [
         e for e in history(sandbox) if e["instance_id"] == old["instance_id"] and e["event"] == "retired"
     ]
-    if retired["reason"] == "superseded":
-        assert retired["evidence"]["superseded_by"] == new["instance_id"]
-    else:
+    assert retired["evidence"]["superseded_by"] == new["instance_id"]  # replaced names it too (issue 20)
+    assert retired["evidence"]["superseded_generation"] is not None
+    if retired["reason"] == "replaced":
         assert retired["by"]["command"] == "sync start"
     spawned = next(
         e for e in history(sandbox) if e["instance_id"] == new["instance_id"] and e["event"] == "spawned"
