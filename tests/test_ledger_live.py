@@ -118,6 +118,8 @@ def test_sigkill_is_vanished_exactly_once_with_its_log_tail(sandbox: Sandbox) ->
     before = doctor(sandbox)  # read-only: shows the death, records nothing
     assert "silent_death" in {f["id"] for f in before["findings"]}
     assert before["history"][0]["event"] == "vanished"
+    # the read-only doctor's synthesized event carries the log tail too (issue 20)
+    assert any("serving instance=" in line for line in before["history"][0]["evidence"]["log_tail"])
     assert not any(e["event"] == "vanished" for e in history(sandbox))
     sandbox.cli_json("sync", "start")  # its startup reaper records it, once
     sandbox.cli_json("sync", "start")
