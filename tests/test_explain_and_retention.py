@@ -16,8 +16,8 @@ from synclease.core.retention import LogFile, logs_to_prune
 @pytest.mark.parametrize(
     ("text", "port", "pid", "prefix"),
     [
-        ("9412", 9412, None, None),
-        ("9260", 9260, None, None),  # a dashboard port
+        ("9412", 9412, 9412, None),  # a port, or a PID when nothing listens there
+        ("9260", 9260, 9260, None),  # a dashboard port
         ("4242", None, 4242, None),
         (" 77 ", None, 77, None),
         ("3f9a1c", None, None, "3f9a1c"),

@@ -26,7 +26,10 @@ _MAX_PID = 2**31 - 1
 
 @record
 class Target:
-    """What the operator named: ``port``, ``pid`` or an instance-id ``prefix`` (exactly one)."""
+    """What the operator named: a number (``port`` and/or ``pid``) or an instance-id ``prefix``.
+
+    A number inside a family's port range may as well be a PID (PIDs are small on a fresh machine):
+    it carries both, and what listens on that port is preferred over a process with that PID."""
 
     text: str
     port: int | None = None
@@ -35,13 +38,14 @@ class Target:
 
 
 def parse_target(text: str) -> Target:
-    """A number in a family's port range is a port, any other positive number a PID, else an
-    instance-id prefix of at least 4 characters; anything else is exit 2."""
+    """A number in a family's port range is a port (and a PID too, when nothing listens there), any
+    other positive number a PID, else an instance-id prefix of at least 4 characters; anything else
+    is exit 2."""
     raw = text.strip()
     if raw.isdigit():
         value = int(raw)
         if value in SYNC_PORT_RANGE or value in DASHBOARD_PORT_RANGE:
-            return Target(raw, port=value)
+            return Target(raw, port=value, pid=value)
         if 0 < value <= _MAX_PID:
             return Target(raw, pid=value)
     elif _PREFIX.match(raw):
