@@ -41,6 +41,11 @@ def test_two_hundred_pids_that_look_like_ports_are_all_found() -> None:
             assert found.pid == record.pid or found.port == record.pid  # a listener on that port wins
 
 
+def test_an_all_digit_instance_id_prefix_finds_its_daemon() -> None:
+    record = replace(record_on(9410, 5000), instance_id="1234567890abcdef")
+    assert find_record([record], parse_target("12345678")) is record
+
+
 def test_a_port_still_names_its_listener_before_a_pid_of_the_same_number() -> None:
     on_port, with_pid = record_on(9410, 5000), record_on(9411, 9410)
     assert find_record([with_pid, on_port], parse_target("9410")) is on_port

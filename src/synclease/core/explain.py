@@ -39,15 +39,18 @@ class Target:
 
 def parse_target(text: str) -> Target:
     """A number in a family's port range is a port (and a PID too, when nothing listens there), any
-    other positive number a PID, else an instance-id prefix of at least 4 characters; anything else
-    is exit 2."""
+    other positive number a PID; either may also be the start of an instance id (hex ids can be all
+    digits), tried last. Else an instance-id prefix of at least 4 characters; anything else is exit 2."""
     raw = text.strip()
     if raw.isdigit():
         value = int(raw)
+        prefix = raw if _PREFIX.match(raw) else None
         if value in SYNC_PORT_RANGE or value in DASHBOARD_PORT_RANGE:
-            return Target(raw, port=value, pid=value)
+            return Target(raw, port=value, pid=value, prefix=prefix)
         if 0 < value <= _MAX_PID:
-            return Target(raw, pid=value)
+            return Target(raw, pid=value, prefix=prefix)
+        if prefix is not None:
+            return Target(raw, prefix=prefix)
     elif _PREFIX.match(raw):
         return Target(raw, prefix=raw)
     raise BadInputError(
