@@ -121,6 +121,21 @@ def listening_pids(ports: range) -> dict[int, int | None]:
     return table
 
 
+#: A listener the CI run started on purpose (``.ci/run``'s sentinel, ``SYNCLEASE_TEST_SENTINEL=PID``): a
+#: test may sweep over it, and must leave it serving (the matrix asserts it survives like a neighbour).
+SENTINEL_PID = int(os.environ.get("SYNCLEASE_TEST_SENTINEL", "0") or 0) or None
+
+
+def strangers(ports: range, ours: Callable[[int], bool]) -> dict[int, int | None]:
+    """The listeners on ``ports`` that a test cannot prove it started (``ours(pid)`` False), by port;
+    PID None when the OS would not say. The declared CI sentinel is not a stranger."""
+    return {
+        port: pid
+        for port, pid in listening_pids(ports).items()
+        if pid is None or not (ours(pid) or pid == SENTINEL_PID)
+    }
+
+
 def pid_alive(pid: int) -> bool:
     try:
         return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
@@ -243,6 +258,10 @@ class Sandbox:
 
     def logs(self) -> str:
         return "\n".join(p.read_text(errors="replace") for p in sorted((self.root / "logs").glob("*.log")))
+
+    def owns(self, pid: int) -> bool:
+        """Proof that ``pid`` is a daemon of this sandbox: its environment names our root."""
+        return self._ours(pid)
 
     def _ours(self, pid: int) -> bool:
         """Proof that ``pid`` is a daemon of this sandbox: its environment names our root."""

@@ -6,6 +6,11 @@ HTTP server, a raw TCP listener) on each edge port (first, last and just-outside
 ranges), the neighbour must survive and receive no signal. A real daemon can only bind inside its own
 range, so on the other ports the sync or dashboard neighbour is an impostor answering that family's
 health shape. Placement rotates in four rounds so that every kind stands on every port once.
+
+The entrypoints scan a whole family range, so a case runs only once it has proven that every listener
+in the range it sweeps is one it started (or ``.ci/run``'s declared sentinel, which must survive like a
+neighbour): anything else (the user's own daemon, another run's) makes the case skip, saying which port
+and PID, and nothing is swept over it (issue 20).
 """
 
 from __future__ import annotations
@@ -23,7 +28,15 @@ import pytest
 from synclease.adapters.root import scope_id_for
 from synclease.core.constants import DASHBOARD_PORT_RANGE, SYNC_PORT_RANGE
 from tests import neighbours
-from tests.conftest import Sandbox, get_health, port_free, wait_for
+from tests.conftest import (
+    SENTINEL_PID,
+    Sandbox,
+    get_health,
+    listening_pids,
+    port_free,
+    strangers,
+    wait_for,
+)
 from tests.test_dashboard import Dashboards, free_hint
 
 pytestmark = pytest.mark.live
@@ -129,6 +142,29 @@ def place(box: Sandbox, dashboards: Dashboards, entry_project: Path, port: int, 
     return _spawn_listener(box, kind, port, health)
 
 
+def swept_range(entry: str) -> range:
+    return DASHBOARD_PORT_RANGE if entry == "dashboard_start" else SYNC_PORT_RANGE
+
+
+def prove_alone(box: Sandbox, entry: str, neighbours: list[Neighbour]) -> None:
+    """Skip the case unless every listener in the range ``entry`` sweeps is one this test started."""
+    started = {n.pid for n in neighbours} | {child.pid for child in box.children}
+    others = strangers(swept_range(entry), lambda pid: pid in started or box.owns(pid))
+    if others:
+        found = ", ".join(
+            f"{port} (pid {pid if pid is not None else 'unknown'})" for port, pid in others.items()
+        )
+        pytest.skip(f"{entry}: not sweeping over listeners this test did not start: {found}")
+
+
+def sentinel(entry: str) -> Neighbour | None:
+    """The CI sentinel as a neighbour that must survive, when it listens in the swept range."""
+    port = next((p for p, pid in listening_pids(swept_range(entry)).items() if pid == SENTINEL_PID), None)
+    if SENTINEL_PID is None or port is None:
+        return None
+    return Neighbour(port, "sync", SENTINEL_PID, psutil.Process(SENTINEL_PID).create_time(), True, None)
+
+
 def run_entrypoint(box: Sandbox, entry: str, project: Path) -> dict[str, Any]:
     if entry == "sync_start":
         return box.cli_json("sync", "start")
@@ -145,6 +181,7 @@ def test_cleanup_never_crosses_the_wall(
     world: tuple[Sandbox, Dashboards], free_edges: tuple[int, ...], entry: str, round_: int
 ) -> None:
     box, dashboards = world
+    prove_alone(box, entry, [])
     box.root.mkdir(mode=0o700)
     project = dashboards.project("entry")
     layout = [(port, kind_at(EDGE_PORTS.index(port), round_)) for port in free_edges]
@@ -153,6 +190,10 @@ def test_cleanup_never_crosses_the_wall(
     neighbours = [place(box, dashboards, project, port, kind) for port, kind in layout]
     for n in neighbours:
         wait_for(lambda n=n: not port_free(n.port))
+    prove_alone(box, entry, neighbours)
+    guard = sentinel(entry)
+    if guard is not None:
+        neighbours.append(guard)
 
     result = run_entrypoint(box, entry, project)
 

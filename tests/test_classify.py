@@ -223,9 +223,11 @@ def test_parse_health_never_raises(doc: object) -> None:
 # --- the table, row by row ----------------------------------------------------------------------
 
 
-def test_table_has_eleven_rows_in_brief_order() -> None:
-    assert [reason for _, _, reason in TABLE] == [r for r in SkipReason if r not in SWEEP_VETOES]
-    assert len(TABLE) == 11
+def test_table_has_a_row_per_reason_and_one_for_safe_auto() -> None:
+    reasons = [row.reason for row in TABLE]
+    assert sorted(r for r in reasons if r) == sorted(r for r in SkipReason if r not in SWEEP_VETOES)
+    assert (TABLE[-1].cleanup_class, TABLE[-1].reason) == (SAFE, None)
+    assert len(TABLE) == 13
 
 
 def test_row11_safe_auto_when_every_proof_holds() -> None:
@@ -311,9 +313,9 @@ def test_row5_missing_pid() -> None:
     assert record.pid is None
 
 
-def test_row5_missing_pid_comes_before_cross_root() -> None:
+def test_an_unread_other_root_is_cross_root_whether_or_not_the_os_names_the_pid() -> None:
     obs = make_obs(make_report(scope_id=OTHER_SCOPE), pid=None, start=None)
-    assert verdict(obs, make_ctx()) == (OPERATOR, SkipReason.MISSING_PID)
+    assert verdict(obs, make_ctx()) == (OPERATOR, SkipReason.CROSS_ROOT)
 
 
 def test_row6_cross_root() -> None:

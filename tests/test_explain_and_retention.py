@@ -16,10 +16,11 @@ from synclease.core.retention import LogFile, logs_to_prune
 @pytest.mark.parametrize(
     ("text", "port", "pid", "prefix"),
     [
-        ("9412", 9412, None, None),
-        ("9260", 9260, None, None),  # a dashboard port
-        ("4242", None, 4242, None),
+        ("9412", 9412, 9412, "9412"),  # a port, or a PID when nothing listens there, or an id's start
+        ("9260", 9260, 9260, "9260"),  # a dashboard port
+        ("4242", None, 4242, "4242"),
         (" 77 ", None, 77, None),
+        ("12345678901234", None, None, "12345678901234"),  # no PID is that large: an all-digit id
         ("3f9a1c", None, None, "3f9a1c"),
         ("abcd-efgh_12", None, None, "abcd-efgh_12"),
     ],
@@ -29,7 +30,7 @@ def test_targets(text: str, port: int | None, pid: int | None, prefix: str | Non
     assert (target.port, target.pid, target.prefix) == (port, pid, prefix)
 
 
-@pytest.mark.parametrize("text", ["", "0", "abc", "../etc", "x" * 65, "12 34", str(2**40), "-5"])
+@pytest.mark.parametrize("text", ["", "0", "abc", "../etc", "x" * 65, "12 34", "9" * 65, "-5"])
 def test_malformed_targets_are_bad_input(text: str) -> None:
     with pytest.raises(BadInputError):
         parse_target(text)

@@ -147,7 +147,7 @@ def test_unset_fields_are_written_as_null() -> None:
     assert doc["reason"] is None and doc["by"] is None
     assert doc["evidence"] == {
         "idle_seconds": None, "superseded_by": None, "superseded_generation": None, "queue_depth": None,
-        "cleanup_path": None, "error_code": None, "log_tail": None, "log_truncated": False,
+        "cleanup_path": None, "error_code": None, "log_tail": None, "log_truncated": False, "daemon_root": None,
     }  # fmt: skip
 
 
@@ -393,7 +393,11 @@ def test_the_reason_set_covers_the_reasons_the_governor_and_the_reaper_use() -> 
     }
     assert forced <= ledger
     # Only operator_required rows can be swept (with --force); never_touch ones never are.
-    operator_required = {reason.value for _, cls, reason in TABLE if cls is CleanupClass.OPERATOR_REQUIRED}
+    operator_required = {
+        row.reason.value
+        for row in TABLE
+        if row.cleanup_class is CleanupClass.OPERATOR_REQUIRED and row.reason
+    }
     assert operator_required <= ledger
     assert {r.value for r in SkipReason} - operator_required  # there are never_touch reasons left out
 
@@ -476,3 +480,11 @@ def test_the_schema_refuses_what_readers_refuse(path: tuple[str, ...], value: An
     assert not VALIDATOR.is_valid(doc)
     with pytest.raises(CodecError):
         decode_event(line_of(doc))
+
+
+def test_a_reaped_daemon_of_another_root_names_its_root_and_round_trips() -> None:
+    event = make_event(evidence=EventEvidence(daemon_root="/home/dev/project-b/.synclease"))
+    assert decode_event(encode_event(event)).evidence.daemon_root == "/home/dev/project-b/.synclease"
+    for bad in ("", "x" * 1025, "/a\nb"):
+        with pytest.raises(ValueError):
+            EventEvidence(daemon_root=bad)

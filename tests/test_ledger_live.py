@@ -59,9 +59,9 @@ def test_spawned_serving_then_superseded(sandbox: Sandbox) -> None:
     [retired] = [
         e for e in history(sandbox) if e["instance_id"] == old["instance_id"] and e["event"] == "retired"
     ]
-    if retired["reason"] == "superseded":
-        assert retired["evidence"]["superseded_by"] == new["instance_id"]
-    else:
+    assert retired["evidence"]["superseded_by"] == new["instance_id"]  # replaced names it too (issue 20)
+    assert retired["evidence"]["superseded_generation"] is not None
+    if retired["reason"] == "replaced":
         assert retired["by"]["command"] == "sync start"
     spawned = next(
         e for e in history(sandbox) if e["instance_id"] == new["instance_id"] and e["event"] == "spawned"
@@ -118,6 +118,8 @@ def test_sigkill_is_vanished_exactly_once_with_its_log_tail(sandbox: Sandbox) ->
     before = doctor(sandbox)  # read-only: shows the death, records nothing
     assert "silent_death" in {f["id"] for f in before["findings"]}
     assert before["history"][0]["event"] == "vanished"
+    # the read-only doctor's synthesized event carries the log tail too (issue 20)
+    assert any("serving instance=" in line for line in before["history"][0]["evidence"]["log_tail"])
     assert not any(e["event"] == "vanished" for e in history(sandbox))
     sandbox.cli_json("sync", "start")  # its startup reaper records it, once
     sandbox.cli_json("sync", "start")
@@ -229,7 +231,7 @@ def test_explain_each_row_of_the_table(sandbox_factory: Callable[..., Sandbox]) 
         (top[0], "no_lease", "operator_required"),
         (top[1], "third_party", "never_touch"),
         (top[2], "other_family", "never_touch"),
-        (top[3], "cross_root", "operator_required"),
+        (top[3], "recorded_singleton", "never_touch"),  # theirs's singleton, judged by its root (issue 20)
     ):
         doc = explain(box, port)
         assert (doc["cleanup_class"], doc["skip_reason"]) == (klass, reason), (port, doc)

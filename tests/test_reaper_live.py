@@ -334,13 +334,15 @@ def test_sigterm_ignoring_daemon_is_swept_via_kill(sandbox: Sandbox, signaller: 
 # --- operator_required: cross_root, no_lease, unresponsive, lease_live ----------------------------
 
 
-def test_daemon_of_another_root_is_cross_root(sandbox_factory: Callable[..., Sandbox]) -> None:
+def test_a_live_daemon_of_another_root_is_judged_by_its_own_roots_lease(
+    sandbox_factory: Callable[..., Sandbox],
+) -> None:
+    """Not that root's singleton, lease live there: lease_live like one of ours; --force retires it
+    politely with that root's lease token (issue 20: roots are judged by their own records)."""
     ours, theirs = sandbox_factory("ours"), sandbox_factory("theirs")
     port = ours.ports[-1]
     proc = spawn(
-        theirs,
-        "--replace",
-        env={"SYNCLEASE_PORT_RANGE": f"{port}-{port}", "SYNCLEASE_PORT_HINT": str(port)},
+        theirs, "--managed", env={"SYNCLEASE_PORT_RANGE": f"{port}-{port}", "SYNCLEASE_PORT_HINT": str(port)}
     )
     lease = serving(theirs, proc)
     assert lease["port"] == port
@@ -348,21 +350,21 @@ def test_daemon_of_another_root_is_cross_root(sandbox_factory: Callable[..., San
     record = doctor(ours, others=(theirs,))["orphans"]
     assert len(record) == 1
     assert record[0]["pid"] == proc.pid and record[0]["port"] == port
-    assert record[0]["cleanup_class"] == "operator_required" and record[0]["skip_reason"] == "cross_root"
+    assert record[0]["cleanup_class"] == "operator_required" and record[0]["skip_reason"] == "lease_live"
     assert record[0]["scope_id"] == lease["scope_id"] != store_of(ours).root.scope_id
-    assert record[0]["lease_present"] is False
+    assert record[0]["lease_present"] is True and record[0]["other_root"] == str(theirs.root.resolve())
 
     kept = doctor(ours, "--reset", others=(theirs,))
     assert kept["reset_result"]["swept"] == [] and kept["reset_result"]["failed"] == []
     assert [(s["pid"], s["skip_reason"]) for s in kept["reset_result"]["skipped"]] == [
-        (proc.pid, "cross_root")
+        (proc.pid, "lease_live")
     ]
     assert finding_ids(kept)["orphans_operator_required"] == RESET_FORCE
     assert pid_alive(proc.pid) and get_health(port) is not None
 
     forced = doctor(ours, "--reset", "--force", others=(theirs,))["reset_result"]
     assert [(s["pid"], s["reason"], s["cleanup_path"]) for s in forced["swept"]] == [
-        (proc.pid, "cross_root", "terminate")  # no token of theirs is ours to use
+        (proc.pid, "lease_live", "http_retire")
     ]
     assert proc.wait(timeout=10) == 0 and gone(proc.pid, port)
     assert theirs.leases() == []  # it retired gracefully in its own root
@@ -608,10 +610,10 @@ def test_reset_spares_operator_required_force_cleans_them_never_touch_survives_b
         stale, stale_lease = stale_daemon(box, "--managed")
         wait_expired(box, stale_lease)
 
-        never = {web.pid: "third_party", raw.pid: "third_party"}
+        # theirs's live singleton is never touched, even with --force (issue 20)
+        never = {web.pid: "third_party", raw.pid: "third_party", foreign.pid: "recorded_singleton"}
         manual = {
             legacy.pid: "no_lease",
-            foreign.pid: "cross_root",
             wedged.pid: "unresponsive",
             old["pid"]: "lease_live",
         }
@@ -639,13 +641,16 @@ def test_reset_spares_operator_required_force_cleans_them_never_touch_survives_b
         swept = {s["pid"]: (s["reason"], s["cleanup_path"]) for s in forced["swept"]}
         assert {pid: reason for pid, (reason, _) in swept.items()} == manual
         assert swept[wedged.pid][1] == "kill" and swept[legacy.pid][1] == "terminate"
-        assert swept[foreign.pid][1] == "terminate"
-        assert {(s["port"], s["pid"]) for s in forced["skipped"]} == {(top[0], None), (top[1], None)}
+        assert {(s["port"], s["pid"]) for s in forced["skipped"]} == {
+            (top[0], None),
+            (top[1], None),
+            (top[3], foreign.pid),
+        }
         for pid in manual:
             wait_for(lambda pid=pid: not pid_alive(pid))
     assert all(proc.poll() is None for proc in (web, raw))
     assert get_health(new["port"]) is not None and pid_alive(new["pid"])
-    assert set(box.listeners().values()) == {web.pid, raw.pid, new["pid"]}
+    assert set(box.listeners().values()) == {web.pid, raw.pid, foreign.pid, new["pid"]}
     final = doctor(box, others=(theirs,))
     assert final["orphans"] == [] and final["daemon"]["pid"] == new["pid"]
 

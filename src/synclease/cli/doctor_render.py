@@ -26,6 +26,21 @@ def _table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
     stdout_console.print(table)
 
 
+def _render_other_roots(records: list[dict[str, Any]]) -> None:
+    """One unwrapped line per listener of another root: which root, and how it was judged there."""
+    for r in records:
+        root = r.get("other_root")
+        if root is None and r.get("root_problem") is None:
+            continue
+        why = r["skip_reason"] or "safe_auto"
+        if r.get("root_problem"):
+            why = f"{why}: its root could not be read safely ({r['root_problem']})"
+        stdout_console.print(
+            f"port {r['port']} pid {r['pid']} belongs to root {root or '(not named)'}: {why}",
+            markup=False,
+        )
+
+
 def render(doc: dict[str, Any]) -> None:
     con = stdout_console
     con.print(f"daemon root: {doc['daemon_root']}  (scope {doc.get('scope_id')})")
@@ -61,6 +76,7 @@ def render(doc: dict[str, Any]) -> None:
         for item in doc["ignored"]:
             if "note" in item:
                 con.print(f"port {item['port']}: {item['note']} (never touched)", markup=False)
+    _render_other_roots(doc["orphans"] + doc["ignored"])
     if doc["leases"]:
         _table(
             "leases",

@@ -1,9 +1,16 @@
-"""Classify a listener by proof: the classification table, first match wins.
+"""Classify a listener by proof: the classification table, one row per outcome.
 
-``classify`` first gathers the evidence (:class:`~synclease.core.evidence.Evidence`: the lease that
-belongs to the listener, and which of self-report, lease and OS disagree), then walks :data:`TABLE`
-row by row. ``safe_auto`` is what is left when no row matched, which happens only when every proof
-holds: see ``docs/adr/0003-classification-table.md``.
+``classify`` first gathers the evidence (:class:`~synclease.core.evidence.Evidence`: the root the
+listener belongs to, the lease of that root that belongs to it, and which of self-report, lease and OS
+disagree), then finds the one row of :data:`TABLE` whose condition holds. Every row states its whole
+condition (the facts it is stated in are properties of the evidence), so the rows exclude each other:
+a row can be read, added or moved on its own, and a property test (``tests/test_classify.py``) shows
+that every listener matches exactly one row. ``safe_auto`` is a row like the others: the one where
+every proof holds. See ``docs/adr/0003-classification-table.md`` and ``docs/adr/0016-every-root.md``.
+
+Adding a row: state the facts it needs as evidence properties, write its whole condition, and narrow
+the row(s) it takes listeners from with the negation of its new fact; the property test then proves
+the table still has no overlap and no gap.
 
 ``judge_orphan_lease`` judges the lease records that no listener answers for.
 """
@@ -26,99 +33,99 @@ from synclease.core.fleet import (
     StaleLease,
     lease_status,
 )
-from synclease.core.identity import HolderVerdict, ProcessFacts, judge_holder, same_start
-from synclease.core.lease import LeaseEntry, is_expired
+from synclease.core.identity import HolderVerdict, ProcessFacts, judge_holder
+from synclease.core.lease import LeaseEntry
+from synclease.core.record import record
 
-# --- the table ----------------------------------------------------------------------------------
-
-
-def _out_of_range(ev: Evidence) -> bool:
-    return ev.obs.port not in ev.ctx.port_range
+# --- the conditions the rows share, by name ---------------------------------------------------------
 
 
-def _other_family(ev: Evidence) -> bool:
-    return ev.report is not None and ev.report.family is not None and ev.report.family != ev.ctx.family.name
+def sync_daemon(ev: Evidence) -> bool:
+    """In our range, names no other family, and presents itself as a daemon of the governed family or
+    a lease names it."""
+    return ev.in_range and not ev.other_family and ev.claimed
 
 
-def _third_party(ev: Evidence) -> bool:
-    return not ev.sync_like and ev.entry is None
+def ours(ev: Evidence) -> bool:
+    """A sync daemon that the OS does not show under another uid."""
+    return sync_daemon(ev) and not ev.other_uid
 
 
-def _recorded_singleton(ev: Evidence) -> bool:
-    return ev.singleton
+def judgeable(ev: Evidence) -> bool:
+    """A sync daemon of our uid whose root (this one or another) could be read safely."""
+    return ours(ev) and ev.root_readable
 
 
-def _other_pid_namespace(ev: Evidence) -> bool:
-    """A sync daemon in range whose self-reported PID is not the process the OS shows here on its port:
-    the OS shows another PID (it sees itself in a PID namespace nested in ours), or no owner at all
-    while the reported PID names no process here, or another one (it lives in a PID namespace we cannot
-    see into, e.g. a container sharing our loopback). We can neither prove nor signal it."""
-    report = ev.report
-    if ev.obs.port not in ev.ctx.port_range or report is None or not report.sync_like or report.pid is None:
-        return False
-    if ev.listener.pid is not None:
-        return ev.listener.pid != report.pid
-    seen = ev.obs.reported_process
-    if seen is None:
-        return False
-    if not seen.exists:
-        return True
-    return report.start is not None and seen.start is not None and not same_start(report.start, seen.start)
+def candidate(ev: Evidence) -> bool:
+    """Judgeable, not its root's recorded singleton, served from our PID namespace, and the OS names
+    its PID."""
+    return judgeable(ev) and not ev.singleton and not ev.other_namespace and ev.listener.pid is not None
 
 
-def _missing_pid(ev: Evidence) -> bool:
-    return ev.listener.pid is None
+def answered(ev: Evidence) -> bool:
+    """A candidate with a lease in its root that answered ``/api/health`` as a sync daemon."""
+    return candidate(ev) and ev.entry is not None and ev.sync_like
 
 
-def _cross_root(ev: Evidence) -> bool:
-    report = ev.report
-    if report is None or not ev.sync_like:
-        return False
-    if report.scope_id is not None:
-        return report.scope_id != ev.ctx.scope_id
-    return report.daemon_root is not None and report.daemon_root != ev.ctx.daemon_root
+# --- the table ------------------------------------------------------------------------------------
 
 
-def _no_lease(ev: Evidence) -> bool:
-    return ev.entry is None
+@record
+class Row:
+    when: Callable[[Evidence], bool]
+    cleanup_class: CleanupClass
+    #: None only for ``safe_auto``.
+    reason: SkipReason | None
 
 
-def _unresponsive(ev: Evidence) -> bool:
-    return not ev.sync_like
+NEVER, OPERATOR, SAFE = CleanupClass.NEVER_TOUCH, CleanupClass.OPERATOR_REQUIRED, CleanupClass.SAFE_AUTO
 
-
-def _identity_mismatch(ev: Evidence) -> bool:
-    return ev.lease is None or bool(ev.mismatches)
-
-
-def _lease_live(ev: Evidence) -> bool:
-    return ev.lease is None or not is_expired(ev.lease, ev.ctx.now)
-
-
-Rule = tuple[Callable[[Evidence], bool], CleanupClass, SkipReason]
-
-#: The classification table (ADR 0003; ``other_pid_namespace``: ADR 0017), in order; ``safe_auto`` is
-#: what no row matched. Each predicate may assume that every row before it did not match.
-TABLE: tuple[Rule, ...] = (
-    (_out_of_range, CleanupClass.NEVER_TOUCH, SkipReason.OUT_OF_RANGE),
-    (_other_family, CleanupClass.NEVER_TOUCH, SkipReason.OTHER_FAMILY),
-    (_third_party, CleanupClass.NEVER_TOUCH, SkipReason.THIRD_PARTY),
-    (_recorded_singleton, CleanupClass.NEVER_TOUCH, SkipReason.RECORDED_SINGLETON),
-    (_other_pid_namespace, CleanupClass.NEVER_TOUCH, SkipReason.OTHER_PID_NAMESPACE),
-    (_missing_pid, CleanupClass.OPERATOR_REQUIRED, SkipReason.MISSING_PID),
-    (_cross_root, CleanupClass.OPERATOR_REQUIRED, SkipReason.CROSS_ROOT),
-    (_no_lease, CleanupClass.OPERATOR_REQUIRED, SkipReason.NO_LEASE),
-    (_unresponsive, CleanupClass.OPERATOR_REQUIRED, SkipReason.UNRESPONSIVE),
-    (_identity_mismatch, CleanupClass.OPERATOR_REQUIRED, SkipReason.IDENTITY_MISMATCH),
-    (_lease_live, CleanupClass.OPERATOR_REQUIRED, SkipReason.LEASE_LIVE),
+#: The classification table (ADR 0003, ADR 0016; ``other_pid_namespace``: ADR 0017): every row's whole
+#: condition, exactly one matches.
+TABLE: tuple[Row, ...] = (
+    Row(lambda ev: not ev.in_range, NEVER, SkipReason.OUT_OF_RANGE),
+    Row(lambda ev: ev.in_range and ev.other_family, NEVER, SkipReason.OTHER_FAMILY),
+    Row(lambda ev: ev.in_range and not ev.other_family and not ev.claimed, NEVER, SkipReason.THIRD_PARTY),
+    Row(lambda ev: sync_daemon(ev) and ev.other_uid, NEVER, SkipReason.OTHER_UID),
+    # A daemon we can neither prove nor signal from here (ADR 0017): never a failure, never advice.
+    Row(
+        lambda ev: ours(ev) and ev.other_namespace and not (ev.root_readable and ev.singleton),
+        NEVER,
+        SkipReason.OTHER_PID_NAMESPACE,
+    ),
+    Row(
+        lambda ev: ours(ev) and not ev.other_namespace and not ev.root_readable,
+        OPERATOR,
+        SkipReason.CROSS_ROOT,
+    ),
+    Row(lambda ev: judgeable(ev) and ev.singleton, NEVER, SkipReason.RECORDED_SINGLETON),
+    Row(
+        lambda ev: judgeable(ev) and not ev.singleton and not ev.other_namespace and ev.listener.pid is None,
+        OPERATOR,
+        SkipReason.MISSING_PID,
+    ),
+    Row(lambda ev: candidate(ev) and ev.entry is None, OPERATOR, SkipReason.NO_LEASE),
+    Row(
+        lambda ev: candidate(ev) and ev.entry is not None and not ev.sync_like,
+        OPERATOR,
+        SkipReason.UNRESPONSIVE,
+    ),
+    Row(lambda ev: answered(ev) and not ev.agrees, OPERATOR, SkipReason.IDENTITY_MISMATCH),
+    Row(lambda ev: answered(ev) and ev.agrees and not ev.expired, OPERATOR, SkipReason.LEASE_LIVE),
+    Row(lambda ev: answered(ev) and ev.agrees and ev.expired, SAFE, None),
 )
 
 
+def matching(ev: Evidence) -> list[Row]:
+    """Every row whose condition holds (exactly one, as the property test shows)."""
+    return [row for row in TABLE if row.when(ev)]
+
+
 def decide(ev: Evidence) -> tuple[CleanupClass, SkipReason | None]:
-    for matches, cleanup_class, reason in TABLE:
-        if matches(ev):
-            return cleanup_class, reason
-    return CleanupClass.SAFE_AUTO, None
+    for row in TABLE:
+        if row.when(ev):
+            return row.cleanup_class, row.reason
+    raise AssertionError("the classification table has a gap")  # excluded by the property test
 
 
 def _identity_source(ev: Evidence) -> IdentitySource:
@@ -157,6 +164,8 @@ def _record(ev: Evidence, cleanup_class: CleanupClass, reason: SkipReason | None
         self_report_matches_lease=None if ev.report_vs_lease is None else not ev.report_vs_lease,
         self_report_matches_listener=None if ev.report_vs_listener is None else not ev.report_vs_listener,
         is_recorded_singleton=ev.singleton,
+        other_root=None if ev.other_root is None else ev.other_root.path or None,
+        root_problem=None if ev.other_root is None else ev.other_root.problem,
         health_error=ev.obs.health_error,
         mismatches=ev.mismatches,
         cleanup_class=cleanup_class,
@@ -165,7 +174,7 @@ def _record(ev: Evidence, cleanup_class: CleanupClass, reason: SkipReason | None
 
 
 def classify(obs: Observation, ctx: FleetContext) -> IdentityRecord:
-    """The identity record of one listener under the classification table (first matching row wins)."""
+    """The identity record of one listener under the classification table (its one matching row)."""
     evidence = gather(obs, ctx)
     cleanup_class, reason = decide(evidence)
     return _record(evidence, cleanup_class, reason)

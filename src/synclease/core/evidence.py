@@ -1,7 +1,8 @@
 """The evidence a classification is decided on, gathered once from an observation and its context.
 
-Which lease belongs to the listener, whether it is the recorded singleton, and on which fields the
-self-report, the lease and the OS disagree. The table that decides on it is :mod:`.classify`.
+Which root the listener belongs to (this one, or another its self-report names), which lease of that
+root belongs to it, whether it is that root's recorded singleton, and on which fields the self-report,
+the lease and the OS disagree. The table that decides on it is :mod:`.classify`.
 """
 
 from __future__ import annotations
@@ -19,15 +20,18 @@ from synclease.core.fleet import (
 )
 from synclease.core.health import HealthReport, lease_claim, mismatches
 from synclease.core.identity import Start, same_start
-from synclease.core.lease import LeaseEntry, LeaseRecord
+from synclease.core.lease import LeaseEntry, LeaseRecord, SingletonRecord
 from synclease.core.record import record
+from synclease.core.roots import ROOT_NOT_NAMED, ROOT_NOT_READ, RootView
 
 
 @record
 class Evidence:
     """``report`` is the self-report when the listener speaks a family (sync-like, or names a family),
     else None: an answer we do not understand is no self-report. ``entry`` is the lease file that
-    belongs to the listener (by self-reported instance_id, else by port and holder), if any.
+    belongs to the listener (by self-reported instance_id, else by port and holder), if any, in the
+    listener's root: ``other_root`` is that root when the self-report names another one (None: this
+    root), and then ``entry`` and ``singleton`` are judged against its records.
     """
 
     obs: Observation
@@ -39,6 +43,62 @@ class Evidence:
     report_vs_listener: tuple[str, ...] | None
     lease_vs_listener: tuple[str, ...] | None
     lease_vs_scope: tuple[str, ...] | None
+    other_root: RootView | None = None
+
+    # --- the facts the table's rows are stated in (each reads the evidence, never another row) -----
+
+    @property
+    def in_range(self) -> bool:
+        return self.obs.port in self.ctx.port_range
+
+    @property
+    def other_family(self) -> bool:
+        """It speaks a daemon family, and not the governed one (a legacy report naming no family is a
+        sync daemon's)."""
+        return self.report is not None and not of_family(self.report, self.ctx.family)
+
+    @property
+    def claimed(self) -> bool:
+        """It presents itself as a sync daemon, or a lease of its root names it."""
+        return self.sync_like or self.entry is not None
+
+    @property
+    def other_uid(self) -> bool:
+        """The OS says it runs under another uid than ours (unknown on either side: not known to)."""
+        uid, mine = self.listener.uid, self.ctx.uid
+        return uid is not None and mine is not None and uid != mine
+
+    @property
+    def root_readable(self) -> bool:
+        """Its root is this one, or another that was read safely."""
+        return self.other_root is None or self.other_root.problem is None
+
+    @property
+    def other_namespace(self) -> bool:
+        """Its self-reported PID is not the process the OS shows here on its port, and names no process
+        here or one with another start (ADR 0017): it reports a PID of another PID namespace (one
+        nested in ours, where the OS shows us its PID here, or one we cannot see into, e.g. a container
+        sharing our loopback). We can neither prove nor signal it."""
+        report = self.report
+        if not self.sync_like or report is None or report.pid is None or self.listener.pid == report.pid:
+            return False
+        seen = self.obs.reported_process  # the reported PID as seen here (a process here that merely
+        # does not hold the socket is an identity mismatch, not another namespace)
+        if seen is None:
+            return False
+        if not seen.exists:
+            return True
+        start = report.start
+        return start is not None and seen.start is not None and not same_start(start, seen.start)
+
+    @property
+    def agrees(self) -> bool:
+        """A readable lease, and self-report, lease and OS agree on every field compared."""
+        return self.lease is not None and not self.mismatches
+
+    @property
+    def expired(self) -> bool:
+        return self.lease_status is LeaseStatus.EXPIRED
 
     @property
     def listener(self) -> Listener:
@@ -132,23 +192,47 @@ def listener_mismatches(
     return tuple(name for name, ok in checks if not ok)
 
 
-def _lease_vs_scope(lease: LeaseRecord, ctx: FleetContext) -> tuple[str, ...]:
+def _lease_vs_scope(
+    lease: LeaseRecord, family: Family, scope_id: str | None, daemon_root: str
+) -> tuple[str, ...]:
     checks = (
-        ("daemon_family", lease.family == ctx.family.name),
-        ("scope_id", lease.scope_id == ctx.scope_id),
-        ("daemon_root", lease.daemon_root == ctx.daemon_root),
+        ("daemon_family", lease.family == family.name),
+        ("scope_id", lease.scope_id == scope_id),
+        ("daemon_root", lease.daemon_root == daemon_root),
     )
     return tuple(name for name, ok in checks if not ok)
 
 
-def _is_singleton(obs: Observation, ctx: FleetContext, entry: LeaseEntry | None) -> bool:
+def names_other_root(report: HealthReport | None, ctx: FleetContext) -> bool:
+    """A self-report of the governed family naming another scope (or, with no scope, another root
+    path) than ours."""
+    if report is None or not of_family(report, ctx.family):
+        return False
+    if report.scope_id is not None:
+        return report.scope_id != ctx.scope_id
+    return report.daemon_root is not None and report.daemon_root != ctx.daemon_root
+
+
+def _other_root(report: HealthReport | None, ctx: FleetContext) -> RootView | None:
+    """The other root the listener belongs to, as read; None when it belongs to this one."""
+    if report is None or not names_other_root(report, ctx):
+        return None
+    if report.daemon_root is None:
+        return RootView(path="", scope_id=None, problem=ROOT_NOT_NAMED)
+    found = ctx.root(report.daemon_root)
+    return found or RootView(path=report.daemon_root, scope_id=None, problem=ROOT_NOT_READ)
+
+
+def _is_singleton(
+    obs: Observation, singleton: SingletonRecord | None, entry: LeaseEntry | None, family: Family
+) -> bool:
     """Any positive evidence that the listener is the recorded singleton: the self-report or the
     lease names its instance, or the OS shows its PID on its port."""
-    record = ctx.singleton
+    record = singleton
     if record is None:
         return False
     report = obs.health
-    if of_family(report, ctx.family) and report is not None and report.instance_id == record.instance_id:
+    if of_family(report, family) and report is not None and report.instance_id == record.instance_id:
         return True
     if entry is not None and entry.instance_id == record.instance_id:
         return True
@@ -157,7 +241,13 @@ def _is_singleton(obs: Observation, ctx: FleetContext, entry: LeaseEntry | None)
 
 def gather(obs: Observation, ctx: FleetContext) -> Evidence:
     report = _speaks(obs.health)
-    entry = find_lease(obs, ctx.leases, ctx.family)
+    other = _other_root(report, ctx)
+    scope_id: str | None
+    if other is None:
+        leases, singleton, scope_id, daemon_root = ctx.leases, ctx.singleton, ctx.scope_id, ctx.daemon_root
+    else:
+        leases, singleton, scope_id, daemon_root = other.leases, other.singleton, other.scope_id, other.path
+    entry = find_lease(obs, leases, ctx.family)
     lease = None if entry is None else entry.lease
     listener = obs.listener
     return Evidence(
@@ -165,7 +255,8 @@ def gather(obs: Observation, ctx: FleetContext) -> Evidence:
         ctx=ctx,
         report=report,
         entry=entry,
-        singleton=_is_singleton(obs, ctx, entry),
+        other_root=other,
+        singleton=_is_singleton(obs, singleton, entry, ctx.family),
         report_vs_lease=None if report is None or lease is None else mismatches(report, lease_claim(lease)),
         report_vs_listener=(
             None if report is None else listener_mismatches(report.pid, report.port, report.start, listener)
@@ -173,5 +264,5 @@ def gather(obs: Observation, ctx: FleetContext) -> Evidence:
         lease_vs_listener=(
             None if lease is None else listener_mismatches(lease.pid, lease.port, lease.start, listener)
         ),
-        lease_vs_scope=None if lease is None else _lease_vs_scope(lease, ctx),
+        lease_vs_scope=None if lease is None else _lease_vs_scope(lease, ctx.family, scope_id, daemon_root),
     )

@@ -26,7 +26,10 @@ _MAX_PID = 2**31 - 1
 
 @record
 class ExplainTarget:
-    """What the operator named: ``port``, ``pid`` or an instance-id ``prefix`` (exactly one)."""
+    """What the operator named: a number (``port`` and/or ``pid``) or an instance-id ``prefix``.
+
+    A number inside a family's port range may as well be a PID (PIDs are small on a fresh machine):
+    it carries both, and what listens on that port is preferred over a process with that PID."""
 
     text: str
     port: int | None = None
@@ -35,15 +38,19 @@ class ExplainTarget:
 
 
 def parse_target(text: str) -> ExplainTarget:
-    """A number in a family's port range is a port, any other positive number a PID, else an
-    instance-id prefix of at least 4 characters; anything else is exit 2."""
+    """A number in a family's port range is a port (and a PID too, when nothing listens there), any
+    other positive number a PID; either may also be the start of an instance id (hex ids can be all
+    digits), tried last. Else an instance-id prefix of at least 4 characters; anything else is exit 2."""
     raw = text.strip()
     if raw.isdigit():
         value = int(raw)
+        prefix = raw if _PREFIX.match(raw) else None
         if family_of_port(value) is not None:
-            return ExplainTarget(raw, port=value)
+            return ExplainTarget(raw, port=value, pid=value, prefix=prefix)
         if 0 < value <= _MAX_PID:
-            return ExplainTarget(raw, pid=value)
+            return ExplainTarget(raw, pid=value, prefix=prefix)
+        if prefix is not None:
+            return ExplainTarget(raw, prefix=prefix)
     elif _PREFIX.match(raw):
         return ExplainTarget(raw, prefix=raw)
     raise BadInputError(
@@ -128,6 +135,8 @@ def proofs_of(record: IdentityRecord, our_scope: str) -> dict[str, Any]:
 
 
 def _alive_because(record: IdentityRecord) -> str | None:
+    if record.is_recorded_singleton and record.other_root is not None:
+        return f"it is the recorded singleton of its own root {record.other_root}: CLIs there point at it"
     if record.is_recorded_singleton:
         return "it is the recorded singleton: CLIs point at it"
     if record.work_in_flight:
@@ -149,7 +158,7 @@ def _cleanup(record: IdentityRecord) -> tuple[bool, bool, str]:
 
 
 def _next(record: IdentityRecord, reuse: Reuse) -> str:
-    if record.is_recorded_singleton:
+    if record.our_singleton:
         return "synclease sync status" if reuse.would_reuse else "synclease sync start"
     if record.cleanup_class is CleanupClass.SAFE_AUTO:
         return RESET

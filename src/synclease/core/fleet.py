@@ -20,6 +20,7 @@ from synclease.core.health import HealthReport
 from synclease.core.identity import HolderVerdict, ProcessFacts, StartStamp
 from synclease.core.lease import LeaseEntry, SingletonRecord, is_expired
 from synclease.core.record import fields, record
+from synclease.core.roots import RootView
 
 
 class CleanupClass(enum.StrEnum):
@@ -37,6 +38,7 @@ class SkipReason(enum.StrEnum):
     THIRD_PARTY = "third_party"
     RECORDED_SINGLETON = "recorded_singleton"
     OTHER_PID_NAMESPACE = "other_pid_namespace"
+    OTHER_UID = "other_uid"
     MISSING_PID = "missing_pid"
     CROSS_ROOT = "cross_root"
     NO_LEASE = "no_lease"
@@ -141,7 +143,9 @@ class FleetContext:
     """Everything besides the observation that a classification depends on.
 
     ``family`` is the family being governed (its lease directory, its name in self-reports);
-    ``port_range`` is its range or a sub-range of it (test matrices); never wider.
+    ``port_range`` is its range or a sub-range of it (test matrices); never wider. ``roots``: the other
+    roots that listeners' self-reports named, as read (:mod:`synclease.core.roots`). ``uid``: our
+    effective uid (None: unknown, and no listener is judged by its uid).
     """
 
     scope_id: str
@@ -151,6 +155,12 @@ class FleetContext:
     singleton: SingletonRecord | None = None
     port_range: range = SYNC_FAMILY.port_range
     family: Family = SYNC_FAMILY
+    roots: Sequence[RootView] = ()
+    uid: int | None = None
+
+    def root(self, path: str | None) -> RootView | None:
+        """The other root read at ``path``, if the survey read it."""
+        return next((view for view in self.roots if view.path == path), None)
 
     def __post_init__(self) -> None:
         if self.now.tzinfo is None:
@@ -198,12 +208,21 @@ class IdentityRecord:
     boot_id: str | None = None
     #: Whether its live self-report says a batch is being uploaded right now.
     work_in_flight: bool = False
+    #: The other daemon root the listener belongs to (its self-report named it), judged against that
+    #: root's records; None: this root. ``root_problem``: why that root could not be read safely.
+    other_root: str | None = None
+    root_problem: str | None = None
 
     @property
     def start(self) -> StartStamp | None:
         if self.process_start_time is None:
             return None
         return StartStamp(self.process_start_time, self.process_start_ticks, self.boot_id)
+
+    @property
+    def our_singleton(self) -> bool:
+        """The recorded singleton of this root (another root's is never_touch, and not ours)."""
+        return self.is_recorded_singleton and self.other_root is None
 
     def __post_init__(self) -> None:
         if (self.skip_reason is None) != (self.cleanup_class is CleanupClass.SAFE_AUTO):
@@ -261,24 +280,23 @@ class Survey:
 
     @property
     def singleton(self) -> IdentityRecord | None:
-        return next((r for r in self.records if r.is_recorded_singleton), None)
+        return next((r for r in self.records if r.our_singleton), None)
 
     @property
     def orphans(self) -> list[IdentityRecord]:
         """Every sync-family candidate that is not the singleton."""
         return [
-            r
-            for r in self.records
-            if not r.is_recorded_singleton and r.cleanup_class is not CleanupClass.NEVER_TOUCH
+            r for r in self.records if not r.our_singleton and r.cleanup_class is not CleanupClass.NEVER_TOUCH
         ]
 
     @property
     def ignored(self) -> list[IdentityRecord]:
         return [
-            r
-            for r in self.records
-            if not r.is_recorded_singleton and r.cleanup_class is CleanupClass.NEVER_TOUCH
+            r for r in self.records if not r.our_singleton and r.cleanup_class is CleanupClass.NEVER_TOUCH
         ]
 
     def lease_entry(self, instance_id: str | None) -> LeaseEntry | None:
-        return next((e for e in self.ctx.leases if e.instance_id == instance_id), None)
+        """The lease file of ``instance_id``: this root's, else one read from another root."""
+        others = (entry for view in self.ctx.roots for entry in view.leases)
+        mine = (e for e in self.ctx.leases if e.instance_id == instance_id)
+        return next(mine, None) or next((e for e in others if e.instance_id == instance_id), None)

@@ -30,6 +30,8 @@ MAX_LINE_BYTES = 4096
 #: An append that would take the ledger past this size rotates it first (one older file is kept).
 MAX_FILE_BYTES = 1024 * 1024
 LOG_TAIL_LINES = 20
+#: ``evidence.daemon_root``: the root a reaped daemon belonged to, when not the ledger's own.
+MAX_ROOT_CHARS = 1024
 MAX_LOG_LINE_CHARS = 200
 MAX_VERSION_CHARS = 64
 MAX_IDLE_SECONDS = 1e9
@@ -108,6 +110,8 @@ class EventEvidence:
     error_code: str | None = None
     log_tail: tuple[str, ...] | None = None
     log_truncated: bool = False
+    #: The daemon's own root when it is not this ledger's (a sweep reaped a daemon of another root).
+    daemon_root: str | None = None
 
     def __post_init__(self) -> None:
         _check(
@@ -120,6 +124,10 @@ class EventEvidence:
         _check(self.cleanup_path is None or isinstance(self.cleanup_path, CleanupPath), "cleanup_path")
         _check(self.error_code is None or matches(ERROR_CODE_RE, self.error_code), "error_code")
         _check(isinstance(self.log_truncated, bool), "log_truncated")
+        root = self.daemon_root
+        _check(
+            root is None or (as_text(root, MAX_ROOT_CHARS) is not None and is_printable(root)), "daemon_root"
+        )
         if self.log_tail is not None:
             _check(isinstance(self.log_tail, tuple), "log_tail")
             _check(all(isinstance(line, str) for line in self.log_tail), "log_tail")
@@ -189,6 +197,11 @@ class LedgerRead:
 def matches(pattern: re.Pattern[str], value: object) -> bool:
     """``value`` is a string matching ``pattern`` (patterns here are anchored with ``\\A...\\Z``)."""
     return isinstance(value, str) and pattern.match(value) is not None
+
+
+def is_printable(text: str) -> bool:
+    """No control character (tab included), DEL or lone surrogate."""
+    return "\t" not in text and _UNPRINTABLE.search(text) is None
 
 
 def is_instance_id(value: object) -> bool:

@@ -16,7 +16,7 @@ from typing import Any
 
 from synclease.core.actor import COMMAND_RE, MAX_COMMAND_CHARS, Actor
 from synclease.core.clock import to_wire
-from synclease.core.codec import MAX_PID, CodecError, Strict, check_header, dump_line, load_object
+from synclease.core.codec import MAX_PID, CodecError, Strict, as_text, check_header, dump_line, load_object
 from synclease.core.constants import SYNC_PORT_RANGE
 from synclease.core.escalate import CleanupPath
 from synclease.core.ledger import (
@@ -28,6 +28,7 @@ from synclease.core.ledger import (
     MAX_IDLE_SECONDS,
     MAX_LINE_BYTES,
     MAX_QUEUE_DEPTH,
+    MAX_ROOT_CHARS,
     MAX_VERSION_CHARS,
     EventEvidence,
     EventKind,
@@ -35,6 +36,7 @@ from synclease.core.ledger import (
     LedgerReason,
     clean_log_line,
     is_instance_id,
+    is_printable,
     matches,
 )
 
@@ -72,6 +74,7 @@ def _payload(event: LedgerEvent, log_tail: tuple[str, ...] | None, truncated: bo
             "error_code": ev.error_code,
             "log_tail": None if log_tail is None else list(log_tail),
             "log_truncated": truncated,
+            "daemon_root": ev.daemon_root,
         },
     }
 
@@ -127,6 +130,9 @@ def _evidence(fields: Strict | None) -> EventEvidence:
     error_code = fields.doc.get("error_code")
     if error_code is not None and not matches(ERROR_CODE_RE, error_code):
         raise CodecError("bad_field", "evidence.error_code")
+    root = fields.doc.get("daemon_root")
+    if root is not None and not (as_text(root, MAX_ROOT_CHARS) is not None and is_printable(root)):
+        raise CodecError("bad_field", "evidence.daemon_root")
     truncated = fields.doc.get("log_truncated", False)
     if not isinstance(truncated, bool):
         raise CodecError("bad_field", "evidence.log_truncated")
@@ -139,6 +145,7 @@ def _evidence(fields: Strict | None) -> EventEvidence:
         error_code=error_code,
         log_tail=_log_tail(fields.doc.get("log_tail")),
         log_truncated=truncated,
+        daemon_root=root,
     )
 
 

@@ -32,6 +32,8 @@ class Swept(_Row):
     cleanup_path: CleanupPath
     #: ``expired_lease`` for a ``safe_auto`` daemon, else the skip reason that ``--force`` overrode.
     reason: str
+    #: The daemon's own root when it is not the sweeping root's (None: this root).
+    daemon_root: str | None = None
 
 
 @record

@@ -96,6 +96,8 @@ def _ignored_row(record: IdentityRecord) -> dict[str, Any]:
         "pid": record.pid,
         "daemon_family": record.daemon_family,
         "skip_reason": record.skip_reason.value if record.skip_reason else None,
+        "other_root": record.other_root,
+        "is_recorded_singleton": record.is_recorded_singleton,
     }
     note = IGNORED_NOTES.get(record.skip_reason) if record.skip_reason else None
     if note is not None:

@@ -28,6 +28,7 @@ from synclease.core.ledger_queries import vanished
 from synclease.core.queue_state import QueueFacts
 from synclease.core.report import DoctorView, SessionSummary, build
 from synclease.core.session import Session, SessionFileError
+from synclease.services.history import vanished_evidence
 from synclease.services.survey import survey
 
 #: The ``--output`` file: read by node_exporter, which runs as another user.
@@ -70,6 +71,7 @@ def history(root: DaemonRoot, found: Survey, now: datetime) -> History:
             port=lease.port,
             package_version=lease.package_version,
             reason=reason,
+            evidence=vanished_evidence(root, lease),
         )
         for lease, reason in vanished(found, read.events)
     )

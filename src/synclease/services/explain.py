@@ -3,6 +3,9 @@ for :mod:`synclease.core.explain`. Reads only (the survey never signals, nothing
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
+from typing import TypeVar
+
 from synclease.adapters.lease_store import LeaseStore
 from synclease.adapters.ledger_store import LedgerStore
 from synclease.adapters.root import DaemonRoot
@@ -17,30 +20,38 @@ from synclease.services.singleton import live_singleton
 from synclease.services.survey import survey
 
 HISTORY_LIMIT = 10
+T = TypeVar("T")
 
 
-def _matches(record: IdentityRecord, target: ExplainTarget) -> bool:
-    if target.port is not None:
-        return record.port == target.port
-    if target.pid is not None:
-        return record.pid == target.pid
-    return (
-        record.instance_id is not None
-        and target.prefix is not None
-        and record.instance_id.startswith(target.prefix)
-    )
+def _pick(
+    items: Iterable[T],
+    target: ExplainTarget,
+    port: Callable[[T], int | None],
+    pid: Callable[[T], int | None],
+    instance: Callable[[T], str | None],
+) -> T | None:
+    """The first item on the target's port, else with its PID, else whose instance id it prefixes."""
+    items = list(items)
+    if target.port is not None and (hit := next((i for i in items if port(i) == target.port), None)):
+        return hit
+    if target.pid is not None and (hit := next((i for i in items if pid(i) == target.pid), None)):
+        return hit
+    prefix = target.prefix
+    if prefix is None:
+        return None
+    return next((i for i in items if (iid := instance(i)) is not None and iid.startswith(prefix)), None)
 
 
-def _lease_matches(verdict: StaleLease, target: ExplainTarget) -> bool:
-    if target.port is not None:
-        return verdict.port == target.port
-    if target.pid is not None:
-        return verdict.pid == target.pid
-    return target.prefix is not None and verdict.instance_id.startswith(target.prefix)
+def find_record(records: Iterable[IdentityRecord], target: ExplainTarget) -> IdentityRecord | None:
+    return _pick(records, target, lambda r: r.port, lambda r: r.pid, lambda r: r.instance_id)
+
+
+def find_lease(verdicts: Iterable[StaleLease], target: ExplainTarget) -> StaleLease | None:
+    return _pick(verdicts, target, lambda v: v.port, lambda v: v.pid, lambda v: v.instance_id)
 
 
 def _reuse(store: LeaseStore, clock: Clock, record: IdentityRecord, version: str) -> Reuse:
-    if not record.is_recorded_singleton:
+    if not record.our_singleton:
         return Reuse(False, "it is not the recorded singleton: `sync start` reuses or spawns that one")
     view = live_singleton(store, clock)
     if view is None:
@@ -65,13 +76,13 @@ def explain(
     store = LeaseStore(root)
     found: Survey = survey(store, clock, port_range)
     events = LedgerStore(root).read().events
-    record = next((r for r in found.records if _matches(r, target)), None)
+    record = find_record(found.records, target)
     if record is not None:
         reuse = _reuse(store, clock, record, version)
         return explain_listener(
             target, record, found.ctx.scope_id, reuse, _history(events, record.instance_id)
         )
-    lease = next((v for v in found.lease_verdicts if _lease_matches(v, target)), None)
+    lease = find_lease(found.lease_verdicts, target)
     if lease is not None:
         return explain_lease(target, lease, _history(events, lease.instance_id))
     if target.prefix is not None:

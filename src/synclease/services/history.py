@@ -29,6 +29,12 @@ def reason_of(value: str | None) -> LedgerReason | None:
         return LedgerReason.ERROR
 
 
+def vanished_evidence(root: DaemonRoot, lease: LeaseRecord) -> EventEvidence:
+    """What backs a ``vanished`` event: the last lines of the daemon's log (read, never followed)."""
+    tail = log_lines(log_tail(root.log_path(lease.instance_id)))
+    return EventEvidence(log_tail=tail or None)
+
+
 class Recorder:
     def __init__(self, root: DaemonRoot, clock: Clock, by: Actor | None = None) -> None:
         self.root = root
@@ -91,7 +97,6 @@ class Recorder:
         """Record, once each, the daemons of this root that died without a word: their lease is
         stale (holder lock free and PID gone or reused) and the ledger has no ending for them."""
         for lease, reason in vanished(found, self.store.read().events):
-            tail = log_lines(log_tail(self.root.log_path(lease.instance_id)))
             self.record(
                 EventKind.VANISHED,
                 instance_id=lease.instance_id,
@@ -99,6 +104,6 @@ class Recorder:
                 port=lease.port,
                 package_version=lease.package_version,
                 reason=reason,
-                evidence=EventEvidence(log_tail=tail or None),
+                evidence=vanished_evidence(self.root, lease),
                 once=True,
             )

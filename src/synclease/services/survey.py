@@ -7,19 +7,24 @@ The thin sequence between the probe (:mod:`synclease.adapters.probe`), the pure 
 
 from __future__ import annotations
 
+import os
+from collections.abc import Sequence
 from datetime import datetime
 
 from synclease.adapters import process
 from synclease.adapters.lease_store import LeaseStore
 from synclease.adapters.locks import probe_holder_lock
+from synclease.adapters.other_root import MAX_OTHER_ROOTS, read_root
 from synclease.adapters.probe import scan
 from synclease.core.classify import classify_all, judge_orphan_lease, unclaimed_leases
 from synclease.core.clock import Clock
+from synclease.core.evidence import names_other_root
 from synclease.core.family import get_family
 from synclease.core.fleet import FleetContext, Observation, StaleLease, Survey
 from synclease.core.identity import ProcessFacts
 from synclease.core.lease import LeaseEntry
 from synclease.core.record import replace
+from synclease.core.roots import RootView
 
 
 def read_context(store: LeaseStore, now: datetime, port_range: range) -> FleetContext:
@@ -33,7 +38,21 @@ def read_context(store: LeaseStore, now: datetime, port_range: range) -> FleetCo
         singleton=store.read_singleton().record,
         port_range=port_range,
         family=get_family(store.family),
+        uid=os.geteuid(),
     )
+
+
+def read_other_roots(observations: Sequence[Observation], ctx: FleetContext) -> tuple[RootView, ...]:
+    """The other roots that listeners' self-reports name, each read once, read-only (at most
+    :data:`MAX_OTHER_ROOTS`; a listener of a root left unread is ``cross_root``)."""
+    named: dict[str, set[str]] = {}
+    for obs in observations:
+        report = obs.health
+        if report is not None and names_other_root(report, ctx) and report.daemon_root is not None:
+            ids = named.setdefault(report.daemon_root, set())
+            if report.instance_id is not None:
+                ids.add(report.instance_id)
+    return tuple(read_root(path, ids) for path, ids in sorted(named.items())[:MAX_OTHER_ROOTS])
 
 
 def judge_lease(store: LeaseStore, entry: LeaseEntry, listener_ports: set[int], clock: Clock) -> StaleLease:
@@ -47,9 +66,10 @@ def judge_lease(store: LeaseStore, entry: LeaseEntry, listener_ports: set[int], 
 
 def with_reported_process(obs: Observation) -> Observation:
     """``obs`` with the OS facts of the PID its self-report names, when the listener table shows no
-    owner: the classification tells another PID namespace from a process we may not inspect by them."""
+    owner or another one: the classification tells another PID namespace from a process we may not
+    inspect, or from a process here that does not hold the socket (an identity mismatch), by them."""
     report = obs.health
-    if obs.listener.pid is not None or report is None or not report.sync_like or report.pid is None:
+    if report is None or not report.sync_like or report.pid is None or obs.listener.pid == report.pid:
         return obs
     return replace(obs, reported_process=process.facts(report.pid))
 
@@ -63,6 +83,7 @@ def survey(store: LeaseStore, clock: Clock, port_range: range) -> Survey:
     if ctx.singleton is not None:  # a claim too: "is this the recorded singleton?" needs its PID proven
         claimed.setdefault(ctx.singleton.port, set()).add(ctx.singleton.pid)
     result = scan(port_range, family=ctx.family, clock=clock, claimed_pids=claimed)
+    ctx = replace(ctx, roots=read_other_roots(result.observations, ctx))
     records = tuple(classify_all([with_reported_process(obs) for obs in result.observations], ctx))
     listener_ports = {obs.port for obs in result.observations}
     verdicts = tuple(

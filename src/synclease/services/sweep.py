@@ -12,13 +12,16 @@ from pathlib import Path
 from synclease.adapters import process
 from synclease.adapters.lease_store import LeaseStore
 from synclease.adapters.locks import probe_holder_lock
+from synclease.adapters.other_root import ledger_writable
+from synclease.adapters.root import DaemonRoot
 from synclease.adapters.signals import RealOps, port_closed_by
 from synclease.core.actor import Actor
 from synclease.core.clock import Clock, poll
 from synclease.core.escalate import CleanupPath, Ops, Target, escalate
 from synclease.core.fleet import CleanupClass, IdentityRecord, LeaseStatus, SkipReason, StaleLease, Survey
-from synclease.core.ledger import EventEvidence, EventKind
+from synclease.core.ledger import MAX_ROOT_CHARS, EventEvidence, EventKind, is_printable
 from synclease.core.outcomes import Failed, LeaseRemoved, Skipped, SweepResult, Swept
+from synclease.core.record import replace
 from synclease.services.history import Recorder, reason_of
 from synclease.services.retire import retire_body
 from synclease.services.singleton import live_health
@@ -73,7 +76,7 @@ class GuardedOps:
         wait = self.started + seen.ttl_seconds / 3 - self.clock.monotonic()
         if wait > 0:
             self.clock.sleep(wait)
-        fresh = self.store.read(seen.instance_id).lease
+        fresh = self.store.read_path(entry.path).lease  # this root's file, or the other root's
         return fresh is not None and fresh.token == seen.token and fresh.renewed_at > seen.renewed_at
 
     def _in_flight(self, target: Target) -> bool:
@@ -146,7 +149,8 @@ def _clean_one(
     if not port_closed_by(target.pid, target.port):
         return _failed(record, "still_listening")
     reason = "expired_lease" if record.skip_reason is None else record.skip_reason.value
-    return Swept(record.pid, record.port, record.instance_id, record.package_version, outcome.path, reason)
+    swept = Swept(record.pid, record.port, record.instance_id, record.package_version, outcome.path, reason)
+    return replace(swept, daemon_root=record.other_root)
 
 
 def _remove_stale(
@@ -228,6 +232,8 @@ def sweep(
                     result.skipped.append(item)
     for record in chosen:
         entry = survey.lease_entry(record.instance_id) if record.lease_present else None
+        if record.other_root is not None:
+            continue  # another root's lease file is its own root's to drop; we never change that root
         if entry is not None and entry.lease is not None and record.pid == entry.lease.pid:
             _drop_dead_lease(store, entry.path, clock)  # only once its holder is provably gone
     for verdict in survey.lease_verdicts:
@@ -239,17 +245,29 @@ def sweep(
     return result
 
 
+def _root_evidence(root: str | None) -> str | None:
+    return root if root is not None and len(root) <= MAX_ROOT_CHARS and is_printable(root) else None
+
+
+def _reaped(recorder: Recorder, swept: Swept, root: str | None) -> None:
+    recorder.record(
+        EventKind.REAPED,
+        instance_id=swept.instance_id,
+        pid=swept.pid,
+        port=swept.port,
+        package_version=swept.package_version,
+        reason=reason_of(swept.reason),
+        evidence=EventEvidence(cleanup_path=swept.cleanup_path, daemon_root=_root_evidence(root)),
+    )
+
+
 def _record(recorder: Recorder, result: SweepResult) -> None:
+    """This root's ledger records every reap (naming the daemon's root when it is another); a daemon
+    of another root is recorded in that root's ledger too, when it is there and writable."""
     for swept in result.swept:
-        recorder.record(
-            EventKind.REAPED,
-            instance_id=swept.instance_id,
-            pid=swept.pid,
-            port=swept.port,
-            package_version=swept.package_version,
-            reason=reason_of(swept.reason),
-            evidence=EventEvidence(cleanup_path=swept.cleanup_path),
-        )
+        _reaped(recorder, swept, swept.daemon_root)
+        if swept.daemon_root is not None and ledger_writable(swept.daemon_root):
+            _reaped(Recorder(DaemonRoot(Path(swept.daemon_root)), recorder.clock, recorder.by), swept, None)
     for removed in result.leases_removed:
         recorder.record(
             EventKind.LEASE_REMOVED,

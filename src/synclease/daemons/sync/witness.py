@@ -7,6 +7,7 @@ which instance and generation superseded it.
 
 from __future__ import annotations
 
+from synclease.adapters.lease_store import LeaseStore
 from synclease.adapters.root import DaemonRoot
 from synclease.core.actor import Actor
 from synclease.core.clock import Clock
@@ -31,6 +32,15 @@ class Witness:
         if record is not None and record.instance_id != me:
             self.superseded_by = record
 
+    def _successor(self, me: str, why: LedgerReason | None) -> SingletonRecord | None:
+        """Who took over, for ``superseded`` (seen by the governor) and ``replaced`` (a CLI recorded
+        its new daemon before asking this one to retire, maybe before the governor's next look)."""
+        if why not in (LedgerReason.SUPERSEDED, LedgerReason.REPLACED):
+            return None
+        if self.superseded_by is None:
+            self.saw(LeaseStore(self.root).read_singleton().record, me)
+        return self.superseded_by
+
     def serving(self, lease: LeaseRecord) -> None:
         Recorder(self.root, self.clock).about(lease, EventKind.SERVING, None)
 
@@ -43,7 +53,7 @@ class Witness:
             why, by = self.asked_reason, self.asked_by
         elif why is LedgerReason.RETIRE_REQUESTED:
             by = self.asked_by
-        superseded = self.superseded_by if why is LedgerReason.SUPERSEDED else None
+        superseded = self._successor(lease.instance_id, why)
         evidence = EventEvidence(
             idle_seconds=idle_seconds if why is LedgerReason.IDLE else None,
             superseded_by=superseded.instance_id if superseded else None,
