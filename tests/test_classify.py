@@ -685,12 +685,21 @@ def test_unclaimed_leases_are_those_no_listener_was_matched_to() -> None:
 
 @pytest.mark.parametrize("live_lease", [False, True])
 def test_other_pid_namespace_when_the_os_shows_another_pid_than_the_report(live_lease: bool) -> None:
-    """The host's view of a daemon started in a container: the OS shows PID+7, it reports PID."""
+    """The host's view of a daemon started in a container: the OS shows PID+7, it reports PID, and
+    PID here is no process (or another one)."""
     lease = make_lease(renewed_at=NOW) if live_lease else make_lease()
-    for report_pid, os_pid in ((PID, PID + 7), (PID + 1, PID)):
-        obs = make_obs(make_report(pid=report_pid), pid=os_pid)
-        record = classify(obs, make_ctx(entry_of(lease)))
-        assert (record.cleanup_class, record.skip_reason) == (NEVER, SkipReason.OTHER_PID_NAMESPACE)
+    for seen in (ProcessFacts(exists=False), ProcessFacts(True, START + 500.0)):
+        for report_pid, os_pid in ((PID, PID + 7), (PID + 1, PID)):
+            obs = replace(make_obs(make_report(pid=report_pid), pid=os_pid), reported_process=seen)
+            record = classify(obs, make_ctx(entry_of(lease)))
+            assert (record.cleanup_class, record.skip_reason) == (NEVER, SkipReason.OTHER_PID_NAMESPACE)
+
+
+def test_a_reported_pid_alive_here_that_does_not_hold_the_socket_is_identity_mismatch() -> None:
+    """Not another namespace: the reported process is here, with its start, but the OS shows another
+    PID on its port (a socket passed to another process, issue 19): never safe_auto, never hidden."""
+    obs = replace(make_obs(make_report(), pid=PID + 7), reported_process=ProcessFacts(True, START))
+    assert verdict(obs, make_ctx(entry_of(make_lease()))) == (OPERATOR, SkipReason.IDENTITY_MISMATCH)
 
 
 @pytest.mark.parametrize(

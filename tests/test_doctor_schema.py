@@ -22,6 +22,7 @@ from synclease.core.escalate import CleanupPath
 from synclease.core.fleet import FleetContext, IdentityRecord, Observation, ScanResult, Survey
 from synclease.core.identity import ProcessFacts
 from synclease.core.outcomes import Failed, LeaseRemoved, Skipped, SweepResult, Swept
+from synclease.core.record import replace
 from synclease.core.report import DOCTOR_SCHEMA_VERSION, DoctorView, SessionSummary, build
 from tests.test_classify import (
     IID,
@@ -106,7 +107,12 @@ def pile() -> Survey:
         make_obs(
             make_report(instance_id=None, scope_id=None, family=None, pid=PID + 3), port=PORT + 3, pid=PID + 3
         ),
-        make_obs(make_report(instance_id="inst-contained", pid=3, port=PORT + 6), port=PORT + 6, pid=PID + 6),
+        replace(  # a container's daemon: PID 3 here is another process
+            make_obs(
+                make_report(instance_id="inst-contained", pid=3, port=PORT + 6), port=PORT + 6, pid=PID + 6
+            ),
+            reported_process=ProcessFacts(True, 1.0),
+        ),
         make_obs(None, port=PORT + 4, pid=PID + 4, error="timeout"),
         make_obs(make_report(family="dashboard", sync_like=False), port=PORT + 5, pid=None),
     )
@@ -271,8 +277,9 @@ def test_no_fix_repeats_a_command_that_cannot_change_it() -> None:
     """A daemon whose owner this user cannot see would fail --reset --force again (missing_pid): its
     finding names the look that shows the owner; a container's daemon gets no finding at all."""
     unseen = make_obs(make_report(instance_id="inst-unseen-01", port=PORT + 1), port=PORT + 1, pid=None)
-    contained = make_obs(
-        make_report(instance_id="inst-contained", pid=3, port=PORT + 2), port=PORT + 2, pid=PID
+    contained = replace(
+        make_obs(make_report(instance_id="inst-contained", pid=3, port=PORT + 2), port=PORT + 2, pid=PID),
+        reported_process=ProcessFacts(exists=False),
     )
     found = survey_of(make_ctx(), unseen, contained)
     doc = build(DoctorView(survey=found, generated_at=NOW, session=None))

@@ -53,9 +53,10 @@ class Evidence:
 
     @property
     def other_family(self) -> bool:
-        """It speaks a daemon family, and not the governed one (a legacy report naming no family is a
-        sync daemon's)."""
-        return self.report is not None and not of_family(self.report, self.ctx.family)
+        """It names a daemon family, and not the governed one (a legacy report naming none is judged
+        by the rows below: for another family than sync it does not speak for the lease holder)."""
+        report = self.report
+        return report is not None and report.family is not None and report.family != self.ctx.family.name
 
     @property
     def claimed(self) -> bool:
