@@ -161,3 +161,26 @@ def test_importing_records_does_not_import_dataclasses_or_inspect() -> None:
     code = "import sys, synclease.core.record; print(sorted({'dataclasses', 'inspect'} & set(sys.modules)))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_a_subclass_of_a_record_is_refused_at_class_definition() -> None:
+    """A subclass would lose its parent's fields (``B(1, 2)`` failed while mypy believed ``B.x``)."""
+    with pytest.raises(TypeError, match="cannot be subclassed"):
+
+        @record
+        class Child(Point):
+            z: int = 0
+
+    with pytest.raises(TypeError, match="cannot be subclassed"):
+
+        class Plain(Point):
+            pass
+
+
+def test_a_dataclasses_field_default_is_refused_at_class_definition() -> None:
+    """It used to become the field's value (a ``dataclasses.Field`` object), silently."""
+    with pytest.raises(TypeError, match=r"field 'tags' uses dataclasses.field\(\)"):
+
+        @record
+        class Bag:
+            tags: list[str] = dataclasses.field(default_factory=list)
