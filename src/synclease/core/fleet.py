@@ -19,6 +19,7 @@ from synclease.core.constants import SYNC_PORT_RANGE
 from synclease.core.health import HealthReport
 from synclease.core.identity import HolderVerdict, StartStamp
 from synclease.core.lease import LeaseEntry, SingletonRecord
+from synclease.core.reasons import LedgerReason
 from synclease.core.record import fields, record
 
 
@@ -36,12 +37,13 @@ class SkipReason(enum.StrEnum):
     OTHER_FAMILY = "other_family"
     THIRD_PARTY = "third_party"
     RECORDED_SINGLETON = "recorded_singleton"
-    MISSING_PID = "missing_pid"
-    CROSS_ROOT = "cross_root"
-    NO_LEASE = "no_lease"
-    UNRESPONSIVE = "unresponsive"
-    IDENTITY_MISMATCH = "identity_mismatch"
-    LEASE_LIVE = "lease_live"
+    # The operator_required rows: ``--force`` may override them, and the ledger records which.
+    MISSING_PID = LedgerReason.MISSING_PID.value
+    CROSS_ROOT = LedgerReason.CROSS_ROOT.value
+    NO_LEASE = LedgerReason.NO_LEASE.value
+    UNRESPONSIVE = LedgerReason.UNRESPONSIVE.value
+    IDENTITY_MISMATCH = LedgerReason.IDENTITY_MISMATCH.value
+    LEASE_LIVE = LedgerReason.LEASE_LIVE.value
     # Not rows of the table: why a sweep stopped short of a step, right before taking it.
     LEASE_RENEWED = "lease_renewed"
     WORK_IN_FLIGHT = "work_in_flight"
@@ -68,8 +70,10 @@ class IdentitySource(enum.StrEnum):
 
 
 class LeaseVerdictReason(enum.StrEnum):
-    HOLDER_DEAD = "holder_dead"
-    PID_REUSED = "pid_reused"
+    """Why a lease is (or is not) stale; the two stale ones are recorded when the lease is removed."""
+
+    HOLDER_DEAD = LedgerReason.HOLDER_DEAD.value
+    PID_REUSED = LedgerReason.PID_REUSED.value
     HOLDER_ALIVE = "holder_alive"
     HOLDER_UNKNOWN = "holder_unknown"
     UNREADABLE = "unreadable"

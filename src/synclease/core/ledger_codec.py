@@ -32,11 +32,11 @@ from synclease.core.ledger import (
     EventKind,
     Evidence,
     LedgerEvent,
-    LedgerReason,
     clean_log_line,
     is_instance_id,
     matches,
 )
+from synclease.core.reasons import LedgerReason
 
 _KINDS = frozenset(kind.value for kind in EventKind)
 _REASONS = frozenset(reason.value for reason in LedgerReason)

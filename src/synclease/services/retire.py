@@ -19,7 +19,8 @@ from synclease.core.clock import Clock
 from synclease.core.constants import RETIRE_REQUEST_TIMEOUT_SECONDS
 from synclease.core.escalate import CleanupPath, Ops, Outcome, Target, escalate
 from synclease.core.lease import LeaseRecord
-from synclease.core.ledger import EventKind, Evidence, LedgerReason
+from synclease.core.ledger import EventKind, Evidence
+from synclease.core.reasons import LedgerReason
 from synclease.core.record import record
 from synclease.services.history import Recorder
 from synclease.services.singleton import SingletonView, live_singleton

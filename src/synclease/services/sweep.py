@@ -20,7 +20,8 @@ from synclease.core.escalate import CleanupPath, Ops, Target, escalate
 from synclease.core.fleet import CleanupClass, IdentityRecord, LeaseStatus, SkipReason, StaleLease, Survey
 from synclease.core.ledger import EventKind, Evidence
 from synclease.core.outcomes import Failed, LeaseRemoved, Skipped, SweepResult, Swept
-from synclease.services.history import Recorder, reason_of
+from synclease.core.reasons import ledger_reason
+from synclease.services.history import Recorder
 from synclease.services.retire import retire_body
 from synclease.services.singleton import live_health
 from synclease.services.survey import judge_lease
@@ -251,7 +252,7 @@ def _record(recorder: Recorder, result: SweepResult) -> None:
             pid=swept.pid,
             port=swept.port,
             package_version=swept.package_version,
-            reason=reason_of(swept.reason),
+            reason=ledger_reason(swept.reason),
             evidence=Evidence(cleanup_path=swept.cleanup_path),
         )
     for removed in result.leases_removed:
@@ -261,5 +262,5 @@ def _record(recorder: Recorder, result: SweepResult) -> None:
             pid=removed.pid,
             port=removed.port,
             package_version=None,
-            reason=reason_of(removed.reason),
+            reason=ledger_reason(removed.reason),
         )
