@@ -4,7 +4,7 @@ Loop: claim a batch (bounded by count and bytes) → settle it (:mod:`.settle`: 
 2xx, split a permanently refused batch until the poison event is found, count or dead-letter that one)
 → otherwise ``release`` and back off (``consecutive_failures`` counts; a 401/403 sets ``auth_problem``
 and waits the full backoff cap, so a revoked token is never hammered). With no session nothing is
-claimed: events wait in the queue.
+claimed: events wait in the queue. An uploader that raises (a bug) stops claiming until a restart.
 
 Seams for the daemon's governor:
 
@@ -274,6 +274,8 @@ class SyncWorker:
         failure = result.failure
         if failure is None:
             return 0.0
+        if failure.halt:
+            self.stop_claiming()  # a bug: no further batch until a restart (settle logged it)
         return self._record_failure(failure.reason, failure.auth_failed, failure.retry_after)
 
     def _record_failure(self, reason: str, auth_failed: bool, retry_after: float | None) -> float:
