@@ -184,3 +184,34 @@ def test_a_dataclasses_field_default_is_refused_at_class_definition() -> None:
         @record
         class Bag:
             tags: list[str] = dataclasses.field(default_factory=list)
+
+
+def test_as_json_is_the_one_json_rendering_of_a_record() -> None:
+    """Enums by value, datetimes on the wire, paths as text, nested records and tuples recursively."""
+    import enum
+    from datetime import UTC, datetime
+    from pathlib import Path
+
+    from synclease.core.record import as_json
+
+    class Colour(enum.StrEnum):
+        RED = "red"
+
+    @record
+    class Inner:
+        colour: Colour
+        at: datetime
+
+    @record
+    class Outer:
+        path: Path
+        inner: Inner
+        items: tuple[Inner, ...] = ()
+        secret: str = "hidden"
+
+    moment = datetime(2030, 1, 2, 3, 4, 5, 6, tzinfo=UTC)
+    inner = Inner(Colour.RED, moment)
+    rendered = as_json(Outer(Path("/a/b"), inner, (inner,)), omit=("secret",))
+    expected_inner = {"colour": "red", "at": "2030-01-02T03:04:05.000006Z"}
+    assert rendered == {"path": "/a/b", "inner": expected_inner, "items": [expected_inner]}
+    assert list(rendered) == ["path", "inner", "items"]

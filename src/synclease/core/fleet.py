@@ -14,13 +14,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from synclease.core.clock import to_wire
 from synclease.core.constants import SYNC_PORT_RANGE
 from synclease.core.health import HealthReport
 from synclease.core.identity import HolderVerdict, StartStamp
 from synclease.core.lease import LeaseEntry, SingletonRecord
 from synclease.core.reasons import LedgerReason
-from synclease.core.record import fields, record
+from synclease.core.record import as_json, record
 
 
 class CleanupClass(enum.StrEnum):
@@ -77,18 +76,6 @@ class LeaseVerdictReason(enum.StrEnum):
     HOLDER_ALIVE = "holder_alive"
     HOLDER_UNKNOWN = "holder_unknown"
     UNREADABLE = "unreadable"
-
-
-def _json_value(value: Any) -> Any:
-    if isinstance(value, enum.Enum):
-        return value.value
-    if isinstance(value, datetime):
-        return to_wire(value)
-    if isinstance(value, Path):
-        return str(value)
-    if isinstance(value, tuple):
-        return [_json_value(item) for item in value]
-    return value
 
 
 @record
@@ -200,7 +187,7 @@ class IdentityRecord:
             raise ValueError("skip_reason must be None exactly when cleanup_class is safe_auto")
 
     def to_json(self) -> dict[str, Any]:
-        return {f.name: _json_value(getattr(self, f.name)) for f in fields(self)}
+        return as_json(self)
 
 
 @record(kw_only=True)
@@ -224,7 +211,7 @@ class StaleLease:
     problem: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {f.name: _json_value(getattr(self, f.name)) for f in fields(self)}
+        return as_json(self)
 
 
 @record

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-from synclease.core.record import record
+from synclease.core.record import as_json, record
 
 #: Which queue a database is for the current login: the auth scope's, or the local-only one.
 QueueKind = Literal["scope", "local"]
@@ -44,18 +44,7 @@ class DeadLetter:
         return head + "…" if len(self.data_head) > PREVIEW_CHARS else head
 
     def to_json(self, queue: QueueKind) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "type": self.type,
-            "created_at": self.created_at,
-            "dead_lettered_at": self.dead_lettered_at,
-            "attempts": self.attempts,
-            "rejections": self.rejections,
-            "last_status": self.last_status,
-            "reason": self.reason,
-            "data_bytes": self.data_bytes,
-            "queue": queue,
-        }
+        return {**as_json(self, omit=("data_head",)), "queue": queue}
 
 
 @record

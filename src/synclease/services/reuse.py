@@ -9,7 +9,7 @@ from synclease.adapters.lease_store import LeaseStore
 from synclease.adapters.root import DaemonRoot
 from synclease.adapters.session_store import current_session
 from synclease.core.clock import Clock
-from synclease.core.record import record
+from synclease.core.record import as_json, record
 from synclease.core.versions import is_older, protocol_compatible
 from synclease.services.singleton import SingletonView, live_singleton
 
@@ -24,13 +24,7 @@ class EnsureResult:
     superseded: str | None = None  # instance id of the singleton we replaced, if any
 
     def to_json(self) -> dict[str, object]:
-        return {
-            "pid": self.pid,
-            "port": self.port,
-            "instance_id": self.instance_id,
-            "package_version": self.package_version,
-            "reused": self.reused,
-        }
+        return as_json(self, omit=("superseded",))
 
 
 def reusable(view: SingletonView, our_version: str, session_id: str | None) -> bool:

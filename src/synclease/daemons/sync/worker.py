@@ -40,7 +40,7 @@ from synclease.core.delivery import MAX_BATCH_BYTES
 from synclease.core.errors import SyncleaseError
 from synclease.core.events import Event
 from synclease.core.queue_state import QueueCounts
-from synclease.core.record import record
+from synclease.core.record import as_json, record
 from synclease.core.session import Session
 from synclease.daemons.sync.settle import Settler, Uploader
 
@@ -61,14 +61,7 @@ class WorkerStatus:
     dead_letters: int = 0
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "running": self.running,
-            "queue_depth": self.queue_depth,
-            "last_sync": self.last_sync,
-            "consecutive_failures": self.consecutive_failures,
-            "auth_problem": self.auth_problem,
-            "dead_letters": self.dead_letters,
-        }
+        return as_json(self)
 
 
 DEFAULT_BATCH_SIZE = 100
