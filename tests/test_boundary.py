@@ -92,6 +92,7 @@ def test_crash_reports_are_bounded_in_count(home: Path, capsys: pytest.CaptureFi
 def test_captured_signals_count_wake_and_restore() -> None:
     class Target:
         signals = 0
+        interrupted = False
 
         def __init__(self) -> None:
             from synclease.daemons.lifecycle import Waker
@@ -103,7 +104,10 @@ def test_captured_signals_count_wake_and_restore() -> None:
     with captured_signals(target):  # type: ignore[arg-type]
         os.kill(os.getpid(), signal.SIGTERM)
         target.waker.wait(5.0)  # woken by the signal through the wake-up descriptor
-        assert target.signals == 1
+        assert target.signals == 1 and not target.interrupted  # SIGTERM: a request to retire
+        os.kill(os.getpid(), signal.SIGINT)
+        target.waker.wait(5.0)
+        assert target.signals == 2 and target.interrupted  # Ctrl-C: the daemon will exit 130
     assert signal.getsignal(signal.SIGTERM) is before
     target.waker.close()
 

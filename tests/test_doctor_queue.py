@@ -1,9 +1,10 @@
-"""The doctor's ``queue`` section and its two findings: the pure document against
+"""The doctor's ``queue`` section and its three findings: the pure document against
 ``protocol/doctor-v2.schema.json``, and the service reading real queue files of a temporary root
 read-only (nothing created, nothing migrated)."""
 
 from __future__ import annotations
 
+import logging
 import os
 import shlex
 from pathlib import Path
@@ -13,9 +14,12 @@ import pytest
 
 from synclease.adapters.queue import EventQueue, queue_path
 from synclease.adapters.root import DaemonRoot
+from synclease.adapters.session_store import save_session
+from synclease.core.errors import SyncleaseError
 from synclease.core.queue_state import QueueCounts, QueueFacts
-from synclease.core.report import DoctorView, build
+from synclease.core.report import DoctorView, SessionSummary, build
 from synclease.core.session import new_session
+from synclease.daemons.sync.wiring import build_work
 from synclease.services.doctor import queue_facts
 from tests.clocks import FakeClock
 from tests.test_classify import NOW, make_ctx
@@ -157,3 +161,44 @@ def test_queue_facts_of_a_missing_root_creates_nothing(tmp_path: Path) -> None:
     root = DaemonRoot(tmp_path / "nowhere")
     assert queue_facts(root, None) == []
     assert not root.path.exists()
+
+
+def test_events_left_in_the_local_queue_after_login_are_a_finding() -> None:
+    waiting = [
+        QueueFacts(SCOPED, "scope", counts=QueueCounts(0, 0), schema_version=2),
+        QueueFacts(LOCAL, "local", counts=QueueCounts(5, 0), schema_version=2),
+    ]
+    doc = build(DoctorView(survey=pile(), generated_at=NOW, session=SESSION, queues=waiting))
+    assert errors(doc) == []
+    found = finding_map(doc)["queue_not_adopted"]
+    assert found["severity"] == "warning" and found["summary"].startswith("5 event(s) pushed before login")
+    assert found["remediation"]["command"] == "synclease sync stop && synclease sync start"
+    # Logged out, the local queue is the login's own: nothing to adopt.
+    logged_out = build(DoctorView(survey=pile(), generated_at=NOW, session=None, queues=waiting[1:]))
+    assert "queue_not_adopted" not in finding_map(logged_out)
+
+
+def test_a_failed_adoption_is_logged_and_the_doctor_shows_the_events(
+    root: DaemonRoot, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """It was swallowed (``contextlib.suppress``): no line in the log, and no finding."""
+    clock = FakeClock()
+    session = new_session("https://sync.example.test", "tok-SECRET-adopt", "alice", None, NOW)
+    save_session(root, session)
+    with EventQueue(queue_path(root, None), clock) as local:
+        local.enqueue_many([("t", n) for n in range(3)])
+
+    def refuse(self: EventQueue, other: EventQueue, batch: int = 500) -> int:
+        raise SyncleaseError("queue database is locked")
+
+    monkeypatch.setattr(EventQueue, "adopt_from", refuse)
+    with caplog.at_level(logging.WARNING, logger="synclease.daemon"):
+        work = build_work(root, "inst-adopt", clock)
+    work.worker.stop(1)
+    assert any("could not adopt the events queued before login" in r.getMessage() for r in caplog.records)
+    assert "queue database is locked" in caplog.text
+    summary = SessionSummary(session.server_url, session.principal, session.team, session.auth_scope)
+    doc = build(
+        DoctorView(survey=pile(), generated_at=NOW, session=summary, queues=queue_facts(root, session))
+    )
+    assert finding_map(doc)["queue_not_adopted"]["summary"].startswith("3 event(s)")

@@ -26,10 +26,10 @@ from synclease.core.ledger import (
     EventEvidence,
     EventKind,
     LedgerEvent,
-    LedgerReason,
     log_lines,
 )
 from synclease.core.ledger_codec import decode_event, decode_lines, encode_event
+from synclease.core.reasons import LedgerReason
 from synclease.core.record import replace
 
 PROTOCOL_DIR = Path(__file__).resolve().parent.parent / "protocol"

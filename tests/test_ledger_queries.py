@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from freezegun import freeze_time
 
 from synclease.adapters.clock import SYSTEM_CLOCK
-from synclease.core.ledger import EventKind, LedgerEvent, LedgerReason
+from synclease.core.ledger import EventKind, LedgerEvent
 from synclease.core.ledger_queries import (
     RESPAWN_BACKOFF_FAILURES,
     RESPAWN_BACKOFF_WINDOW,
@@ -24,6 +24,7 @@ from synclease.core.ledger_queries import (
     respawn_backoff,
     retirements_by_reason,
 )
+from synclease.core.reasons import LedgerReason
 
 NOW = datetime(2026, 6, 1, 12, 0, 0, tzinfo=UTC)
 SECOND = timedelta(seconds=1)

@@ -23,8 +23,9 @@ from jsonschema import Draft202012Validator
 from synclease.adapters.ledger_store import Appended, LedgerStore
 from synclease.adapters.locks import file_lock
 from synclease.adapters.root import DaemonRoot
-from synclease.core.ledger import MAX_LINE_BYTES, EventEvidence, EventKind, LedgerEvent, LedgerReason
+from synclease.core.ledger import MAX_LINE_BYTES, EventEvidence, EventKind, LedgerEvent
 from synclease.core.ledger_codec import encode_event
+from synclease.core.reasons import LedgerReason
 
 T0 = datetime(2026, 7, 1, 8, 0, 0, tzinfo=UTC)
 SMALL = 2 * MAX_LINE_BYTES  # the smallest bound a store accepts: rotations come quickly

@@ -21,9 +21,10 @@ from prometheus_client.samples import Sample
 from synclease.core.classify import classify_all
 from synclease.core.fleet import ScanResult, Survey
 from synclease.core.history_report import History
-from synclease.core.ledger import EventKind, LedgerEvent, LedgerReason
+from synclease.core.ledger import EventKind, LedgerEvent
 from synclease.core.openmetrics import render
 from synclease.core.queue_state import QueueCounts, QueueFacts
+from synclease.core.reasons import LedgerReason
 from synclease.core.report import DoctorView, SessionSummary
 from tests.conftest import Sandbox, pid_alive
 from tests.test_classify import (

@@ -161,3 +161,57 @@ def test_importing_records_does_not_import_dataclasses_or_inspect() -> None:
     code = "import sys, synclease.core.record; print(sorted({'dataclasses', 'inspect'} & set(sys.modules)))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_a_subclass_of_a_record_is_refused_at_class_definition() -> None:
+    """A subclass would lose its parent's fields (``B(1, 2)`` failed while mypy believed ``B.x``)."""
+    with pytest.raises(TypeError, match="cannot be subclassed"):
+
+        @record
+        class Child(Point):
+            z: int = 0
+
+    with pytest.raises(TypeError, match="cannot be subclassed"):
+
+        class Plain(Point):
+            pass
+
+
+def test_a_dataclasses_field_default_is_refused_at_class_definition() -> None:
+    """It used to become the field's value (a ``dataclasses.Field`` object), silently."""
+    with pytest.raises(TypeError, match=r"field 'tags' uses dataclasses.field\(\)"):
+
+        @record
+        class Bag:
+            tags: list[str] = dataclasses.field(default_factory=list)
+
+
+def test_as_json_is_the_one_json_rendering_of_a_record() -> None:
+    """Enums by value, datetimes on the wire, paths as text, nested records and tuples recursively."""
+    import enum
+    from datetime import UTC, datetime
+    from pathlib import Path
+
+    from synclease.core.record import as_json
+
+    class Colour(enum.StrEnum):
+        RED = "red"
+
+    @record
+    class Inner:
+        colour: Colour
+        at: datetime
+
+    @record
+    class Outer:
+        path: Path
+        inner: Inner
+        items: tuple[Inner, ...] = ()
+        secret: str = "hidden"
+
+    moment = datetime(2030, 1, 2, 3, 4, 5, 6, tzinfo=UTC)
+    inner = Inner(Colour.RED, moment)
+    rendered = as_json(Outer(Path("/a/b"), inner, (inner,)), omit=("secret",))
+    expected_inner = {"colour": "red", "at": "2030-01-02T03:04:05.000006Z"}
+    assert rendered == {"path": "/a/b", "inner": expected_inner, "items": [expected_inner]}
+    assert list(rendered) == ["path", "inner", "items"]

@@ -179,6 +179,16 @@ def test_sigterm_retires_gracefully(sandbox: Sandbox) -> None:
     assert sandbox.leases() == []
 
 
+def test_sync_run_interrupted_by_sigint_retires_and_exits_130(sandbox: Sandbox) -> None:
+    """README's exit-code table: 130 = interrupted. Ctrl-C still retires cleanly (lease gone)."""
+    daemon = sandbox.run_daemon()
+    wait_for(lambda: live_daemon_ports(sandbox))
+    daemon.send_signal(signal.SIGINT)
+    assert daemon.wait(timeout=10) == 130
+    assert "retired reason=signal" in daemon.log_path.read_text()  # type: ignore[attr-defined]
+    assert sandbox.leases() == [] and not (sandbox.root / "sync.singleton.json").exists()
+
+
 def test_a_second_signal_cuts_the_drain_short_but_still_retires_and_releases_the_batch(
     sandbox: Sandbox, rx: Receiver
 ) -> None:

@@ -377,21 +377,32 @@ def test_last_activity_counts_work_not_idle_polls(queue: EventQueue, rx: Receive
     assert worker.last_activity_monotonic() == 1015.0
 
 
-def test_an_uploader_that_raises_keeps_the_events(queue: EventQueue, workers: Workers) -> None:
+def test_an_uploader_that_raises_is_logged_once_and_stops_claiming_until_restart(
+    queue: EventQueue, workers: Workers, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A raise is a bug, not a retryable outcome: one traceback in the log (token scrubbed), the
+    batch given back at once, and no further claim (it used to retry the bug forever, silently)."""
     queue.enqueue_many([("t", n) for n in range(10)])
+    calls: list[int] = []
 
     def broken(server: str, token: str, events: Any, timeout: float) -> UploadOutcome:
+        calls.append(len(events))
         raise RuntimeError(f"boom {token}")
 
     worker = workers(
         queue, new_session("http://127.0.0.1:1", TOKEN, None, None, datetime.now(UTC)), uploader=broken
     )
-    worker.start()
-    wait_for(lambda: worker.status().consecutive_failures >= 3, what="failures")
-    worker.stop(5)
-    assert queue.depth() == 10
-    assert claimed(queue.path) == {None: 10}
-    assert TOKEN not in (worker.last_failure_reason() or "")
+    with caplog.at_level(logging.ERROR, logger="synclease.work"):
+        worker.start()
+        wait_for(lambda: not worker.is_alive(), what="the worker to stop claiming")
+    assert calls == [10]
+    assert worker.status().running is False and worker.status().consecutive_failures == 1
+    assert claimed(queue.path) == {None: 10}  # kept, and free for any other daemon at once
+    assert "uploader raised RuntimeError" in (worker.last_failure_reason() or "")
+    bugs = [r for r in caplog.records if "the uploader raised" in r.getMessage()]
+    assert len(bugs) == 1
+    text = bugs[0].getMessage()
+    assert "Traceback" in text and "RuntimeError: boom ***" in text and TOKEN not in caplog.text
 
 
 def test_retry_after_stretches_the_backoff(queue: EventQueue, workers: Workers) -> None:

@@ -14,12 +14,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from synclease.core.clock import to_wire
 from synclease.core.family import SYNC_FAMILY, Family
 from synclease.core.health import HealthReport
 from synclease.core.identity import HolderVerdict, ProcessFacts, StartStamp
 from synclease.core.lease import LeaseEntry, SingletonRecord, is_expired
-from synclease.core.record import fields, record
+from synclease.core.reasons import LedgerReason
+from synclease.core.record import as_json, record
 from synclease.core.roots import RootView
 
 
@@ -39,12 +39,13 @@ class SkipReason(enum.StrEnum):
     RECORDED_SINGLETON = "recorded_singleton"
     OTHER_PID_NAMESPACE = "other_pid_namespace"
     OTHER_UID = "other_uid"
-    MISSING_PID = "missing_pid"
-    CROSS_ROOT = "cross_root"
-    NO_LEASE = "no_lease"
-    UNRESPONSIVE = "unresponsive"
-    IDENTITY_MISMATCH = "identity_mismatch"
-    LEASE_LIVE = "lease_live"
+    # The operator_required rows: ``--force`` may override them, and the ledger records which.
+    MISSING_PID = LedgerReason.MISSING_PID.value
+    CROSS_ROOT = LedgerReason.CROSS_ROOT.value
+    NO_LEASE = LedgerReason.NO_LEASE.value
+    UNRESPONSIVE = LedgerReason.UNRESPONSIVE.value
+    IDENTITY_MISMATCH = LedgerReason.IDENTITY_MISMATCH.value
+    LEASE_LIVE = LedgerReason.LEASE_LIVE.value
     # Not rows of the table: why a sweep stopped short of a step, right before taking it.
     LEASE_RENEWED = "lease_renewed"
     WORK_IN_FLIGHT = "work_in_flight"
@@ -81,23 +82,13 @@ class IdentitySource(enum.StrEnum):
 
 
 class LeaseVerdictReason(enum.StrEnum):
-    HOLDER_DEAD = "holder_dead"
-    PID_REUSED = "pid_reused"
+    """Why a lease is (or is not) stale; the two stale ones are recorded when the lease is removed."""
+
+    HOLDER_DEAD = LedgerReason.HOLDER_DEAD.value
+    PID_REUSED = LedgerReason.PID_REUSED.value
     HOLDER_ALIVE = "holder_alive"
     HOLDER_UNKNOWN = "holder_unknown"
     UNREADABLE = "unreadable"
-
-
-def _json_value(value: Any) -> Any:
-    if isinstance(value, enum.Enum):
-        return value.value
-    if isinstance(value, datetime):
-        return to_wire(value)
-    if isinstance(value, Path):
-        return str(value)
-    if isinstance(value, tuple):
-        return [_json_value(item) for item in value]
-    return value
 
 
 @record
@@ -229,7 +220,7 @@ class IdentityRecord:
             raise ValueError("skip_reason must be None exactly when cleanup_class is safe_auto")
 
     def to_json(self) -> dict[str, Any]:
-        return {f.name: _json_value(getattr(self, f.name)) for f in fields(self)}
+        return as_json(self)
 
 
 @record(kw_only=True)
@@ -253,7 +244,7 @@ class StaleLease:
     problem: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {f.name: _json_value(getattr(self, f.name)) for f in fields(self)}
+        return as_json(self)
 
 
 @record

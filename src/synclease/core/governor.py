@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import enum
 
+from synclease.core.reasons import LedgerReason
 from synclease.core.record import record
 
 
@@ -17,14 +18,16 @@ class Action(enum.StrEnum):
 
 
 class Reason(enum.StrEnum):
-    SUPERSEDED = "superseded"
-    IDLE = "idle"
-    LEASE_REVOKED = "lease_revoked"
-    ROOT_GONE = "root_gone"
-    MEMORY = "memory"
-    RETIRE_REQUESTED = "retire_requested"
-    SHUTDOWN_REQUESTED = "shutdown_requested"
-    SIGNAL = "signal"
+    """Why the governor retires the daemon: names taken from the one list (:mod:`core.reasons`)."""
+
+    SUPERSEDED = LedgerReason.SUPERSEDED.value
+    IDLE = LedgerReason.IDLE.value
+    LEASE_REVOKED = LedgerReason.LEASE_REVOKED.value
+    ROOT_GONE = LedgerReason.ROOT_GONE.value
+    MEMORY = LedgerReason.MEMORY.value
+    RETIRE_REQUESTED = LedgerReason.RETIRE_REQUESTED.value
+    SHUTDOWN_REQUESTED = LedgerReason.SHUTDOWN_REQUESTED.value
+    SIGNAL = LedgerReason.SIGNAL.value
 
 
 @record

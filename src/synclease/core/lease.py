@@ -13,7 +13,6 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal, cast
 
-from synclease.core.clock import to_wire
 from synclease.core.codec import MAX_PID, MAX_START_TIME, CodecError, Strict, check_header, dump, load_object
 from synclease.core.constants import (
     LEASE_SCHEMA,
@@ -23,7 +22,7 @@ from synclease.core.constants import (
 )
 from synclease.core.family import declared, get_family
 from synclease.core.identity import StartStamp
-from synclease.core.record import as_dict, field, record, replace
+from synclease.core.record import as_json, field, record, replace
 
 LeaseState = Literal["starting", "serving", "draining"]
 LEASE_STATES: frozenset[str] = frozenset({"starting", "serving", "draining"})
@@ -123,10 +122,7 @@ def next_generation(current: int | None, wall_ms: int) -> int:
 
 
 def _payload(schema: str, record: LeaseRecord | SingletonRecord) -> dict[str, Any]:
-    payload: dict[str, Any] = {"schema": schema, "schema_version": LEASE_SCHEMA_VERSION}
-    for key, value in as_dict(record).items():
-        payload[key] = to_wire(value) if isinstance(value, datetime) else value
-    return payload
+    return {"schema": schema, "schema_version": LEASE_SCHEMA_VERSION, **as_json(record)}
 
 
 def encode_lease(lease: LeaseRecord) -> bytes:

@@ -21,6 +21,7 @@ from synclease.core.codec import MAX_PID, MAX_YEAR, MIN_YEAR, as_float, as_int, 
 from synclease.core.constants import SYNC_PORT_RANGE
 from synclease.core.escalate import CleanupPath
 from synclease.core.lease import INSTANCE_ID_RE
+from synclease.core.reasons import LedgerReason
 from synclease.core.record import field, record
 
 LEDGER_SCHEMA = "synclease.ledger"
@@ -51,33 +52,6 @@ class EventKind(enum.StrEnum):
     VANISHED = "vanished"
     LEASE_REMOVED = "lease_removed"
     START_FAILED = "start_failed"
-
-
-class LedgerReason(enum.StrEnum):
-    """Why: the governor's reasons, the CLI's, the reaper's (``expired_lease``, the ``--force``d skip
-    reasons, the stale-lease verdicts) and a failed start's. A closed set: readers refuse others."""
-
-    SUPERSEDED = "superseded"
-    IDLE = "idle"
-    MEMORY = "memory"
-    LEASE_REVOKED = "lease_revoked"
-    ROOT_GONE = "root_gone"
-    SIGNAL = "signal"
-    RETIRE_REQUESTED = "retire_requested"
-    SHUTDOWN_REQUESTED = "shutdown_requested"
-    OPERATOR_STOP = "operator_stop"
-    REPLACED = "replaced"
-    ERROR = "error"
-    STARTUP_FAILED = "startup_failed"
-    EXPIRED_LEASE = "expired_lease"
-    HOLDER_DEAD = "holder_dead"
-    PID_REUSED = "pid_reused"
-    MISSING_PID = "missing_pid"
-    CROSS_ROOT = "cross_root"
-    NO_LEASE = "no_lease"
-    UNRESPONSIVE = "unresponsive"
-    IDENTITY_MISMATCH = "identity_mismatch"
-    LEASE_LIVE = "lease_live"
 
 
 def _check(ok: bool, what: str) -> None:

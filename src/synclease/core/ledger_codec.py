@@ -33,12 +33,12 @@ from synclease.core.ledger import (
     EventEvidence,
     EventKind,
     LedgerEvent,
-    LedgerReason,
     clean_log_line,
     is_instance_id,
     is_printable,
     matches,
 )
+from synclease.core.reasons import LedgerReason
 
 _KINDS = frozenset(kind.value for kind in EventKind)
 _REASONS = frozenset(reason.value for reason in LedgerReason)

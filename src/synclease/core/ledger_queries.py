@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING
 
 from synclease.core.identity import HolderVerdict
 from synclease.core.lease import LeaseRecord
-from synclease.core.ledger import EventKind, LedgerEvent, LedgerReason
+from synclease.core.ledger import EventKind, LedgerEvent
+from synclease.core.reasons import LedgerReason
 from synclease.core.record import record
 
 if TYPE_CHECKING:  # the survey is only an argument here; status reads the ledger without it

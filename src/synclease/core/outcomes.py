@@ -6,21 +6,16 @@
 
 from __future__ import annotations
 
-import enum
 from typing import Any
 
 from synclease.core.escalate import CleanupPath
 from synclease.core.fleet import CleanupClass, IdentityRecord, SkipReason
-from synclease.core.record import field, fields, record
+from synclease.core.record import as_json, field, record
 
 
 class _Row:
     def to_json(self) -> dict[str, Any]:
-        return {
-            f.name: (value.value if isinstance(value, enum.Enum) else value)
-            for f in fields(self)
-            for value in (getattr(self, f.name),)
-        }
+        return as_json(self)
 
 
 @record
@@ -73,9 +68,4 @@ class SweepResult:
     leases_removed: list[LeaseRemoved] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "swept": [row.to_json() for row in self.swept],
-            "skipped": [row.to_json() for row in self.skipped],
-            "failed": [row.to_json() for row in self.failed],
-            "leases_removed": [row.to_json() for row in self.leases_removed],
-        }
+        return as_json(self)

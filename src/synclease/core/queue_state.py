@@ -1,5 +1,5 @@
 """What a queue database holds, as the CLI and the doctor show it: dead letters, counts, per-database
-facts, the doctor's ``queue`` section and its two findings. Pure records and JSON; no data, no token.
+facts, the doctor's ``queue`` section and its three findings. Pure records and JSON; no data, no token.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-from synclease.core.record import record
+from synclease.core.record import as_json, record
 
 #: Which queue a database is for the current login: the auth scope's, or the local-only one.
 QueueKind = Literal["scope", "local"]
@@ -19,6 +19,8 @@ MOVE_ASIDE = "synclease sync move-aside"
 #: A database another process held locked for the whole read: not a reason to move it.
 TRANSIENT_PROBLEM = "busy"
 DEAD_LETTER = "synclease sync dead-letter"
+#: A daemon adopts the local queue into the login's when it starts: stop the running one, start anew.
+RESTART = "synclease sync stop && synclease sync start"
 
 
 @record
@@ -42,18 +44,7 @@ class DeadLetter:
         return head + "…" if len(self.data_head) > PREVIEW_CHARS else head
 
     def to_json(self, queue: QueueKind) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "type": self.type,
-            "created_at": self.created_at,
-            "dead_lettered_at": self.dead_lettered_at,
-            "attempts": self.attempts,
-            "rejections": self.rejections,
-            "last_status": self.last_status,
-            "reason": self.reason,
-            "data_bytes": self.data_bytes,
-            "queue": queue,
-        }
+        return {**as_json(self, omit=("data_head",)), "queue": queue}
 
 
 @record
@@ -107,11 +98,25 @@ def queue_section(databases: Sequence[QueueFacts]) -> dict[str, Any]:
     }
 
 
-def queue_findings(databases: Sequence[QueueFacts]) -> list[tuple[str, str, str, str]]:
+def queue_findings(
+    databases: Sequence[QueueFacts], logged_in: bool = False
+) -> list[tuple[str, str, str, str]]:
     """``(id, severity, summary, command)`` of the queue findings: ``queue_unusable`` per database that
     cannot be used (not one that was only busy: that passes), ``dead_letter`` when any event was
-    dead-lettered."""
+    dead-lettered, ``queue_not_adopted`` when, ``logged_in``, events pushed before the login still
+    wait in the local queue (no daemon has started since, or its adoption failed: its log says why)."""
     out: list[tuple[str, str, str, str]] = []
+    waiting = sum(d.counts.depth for d in databases if d.queue == "local" and d.counts is not None)
+    if logged_in and waiting:
+        out.append(
+            (
+                "queue_not_adopted",
+                "warning",
+                f"{waiting} event(s) pushed before login still wait in the local queue: a daemon moves "
+                "them to this login's queue when it starts (a running one logged why it could not)",
+                RESTART,
+            )
+        )
     for facts in databases:
         if facts.counts is None and facts.problem != TRANSIENT_PROBLEM:
             out.append(

@@ -262,7 +262,8 @@ def findings(
                 f"synclease auth login --server {shlex.quote(str(url))}",
             )
         )
-    out.extend(finding(*parts) for parts in queue_findings(queues))
+    logged_in = session is not None and session.problem is None
+    out.extend(finding(*parts) for parts in queue_findings(queues, logged_in))
     return out
 
 

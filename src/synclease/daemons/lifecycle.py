@@ -7,6 +7,9 @@
   to do. The first signal is a reason to leave like any other (the sync daemon still drains work in
   flight); a second one shortens the drain to :data:`FORCED_DRAIN_SECONDS` but never skips the
   retirement steps.
+* The exit code says how the daemon was stopped: :data:`~synclease.core.errors.EXIT_INTERRUPTED`
+  (130) when a SIGINT (Ctrl-C) was among the signals, else 0. A SIGTERM is a request to retire (as
+  ``sync stop`` or a reaper asks), and a retirement it asked for is done (0).
 * Shutdown is bounded as a whole (:data:`SHUTDOWN_BOUND_SECONDS`): each step gets what is left.
 """
 
@@ -25,6 +28,7 @@ from collections.abc import Iterator
 from synclease.adapters.http_server import ControlServer
 from synclease.core.clock import Clock
 from synclease.core.constants import LOOPBACK
+from synclease.core.errors import EXIT_INTERRUPTED, EXIT_OK
 from synclease.core.record import record
 
 log = logging.getLogger("synclease.daemon")
@@ -79,6 +83,7 @@ def captured_signals(daemon: Daemon, *, ignore_sigterm: bool = False) -> Iterato
 
     def handler(signum: int, frame: types.FrameType | None) -> None:
         daemon.signals += 1
+        daemon.interrupted = daemon.interrupted or signum == signal.SIGINT
 
     previous = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
     previous_fd = signal.set_wakeup_fd(daemon.waker.fileno, warn_on_full_buffer=False)
@@ -102,6 +107,8 @@ class Daemon(abc.ABC):
         self.clock = clock
         self.waker = Waker()
         self.signals = 0
+        #: A SIGINT (Ctrl-C) was among the signals: :meth:`run` exits 130 once retired.
+        self.interrupted = False
         self.server: ControlServer | None = None
         self._server_thread: threading.Thread | None = None
         self._serving = False
@@ -123,7 +130,8 @@ class Daemon(abc.ABC):
         """Called once the control plane serves (e.g. start the worker, log the address)."""
 
     def run(self) -> int:
-        """Startup, loop, shutdown; the shutdown runs whatever happened before it (then re-raises)."""
+        """Startup, loop, shutdown; the shutdown runs whatever happened before it (then re-raises).
+        Returns the exit code: 130 when a SIGINT stopped the daemon, else 0."""
         reason = "startup_failed"
         with captured_signals(self, ignore_sigterm=self.ignore_sigterm):
             try:
@@ -139,7 +147,7 @@ class Daemon(abc.ABC):
             finally:
                 self.shutdown(reason, self.clock.monotonic() + SHUTDOWN_BOUND_SECONDS)
                 self.waker.close()
-        return 0
+        return EXIT_INTERRUPTED if self.interrupted else EXIT_OK
 
     def _loop(self) -> str:
         forced_at: float | None = None

@@ -15,18 +15,9 @@ from synclease.core.clock import Clock
 from synclease.core.family import SYNC_FAMILY
 from synclease.core.fleet import Survey
 from synclease.core.lease import LeaseRecord
-from synclease.core.ledger import EventEvidence, EventKind, LedgerEvent, LedgerReason, log_lines
+from synclease.core.ledger import EventEvidence, EventKind, LedgerEvent, log_lines
 from synclease.core.ledger_queries import vanished
-
-
-def reason_of(value: str | None) -> LedgerReason | None:
-    """A governor, reaper or CLI reason as a ledger reason (None when it is none of the closed set)."""
-    if value is None:
-        return None
-    try:
-        return LedgerReason(value)
-    except ValueError:
-        return LedgerReason.ERROR
+from synclease.core.reasons import LedgerReason
 
 
 def vanished_evidence(root: DaemonRoot, lease: LeaseRecord) -> EventEvidence:

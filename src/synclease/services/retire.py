@@ -17,7 +17,8 @@ from synclease.core.actor import Actor
 from synclease.core.clock import Clock
 from synclease.core.escalate import CleanupPath, Ops, Outcome, Target, escalate
 from synclease.core.lease import LeaseRecord
-from synclease.core.ledger import EventEvidence, EventKind, LedgerReason
+from synclease.core.ledger import EventEvidence, EventKind
+from synclease.core.reasons import LedgerReason
 from synclease.core.record import record
 from synclease.services.history import Recorder
 from synclease.services.singleton import SingletonView, live_singleton

@@ -11,7 +11,7 @@ from synclease.adapters.root import DaemonRoot
 from synclease.adapters.session_store import current_session
 from synclease.core.clock import Clock
 from synclease.core.lease import LeaseRecord
-from synclease.core.record import record, replace
+from synclease.core.record import as_json, record, replace
 from synclease.core.versions import is_older, protocol_compatible
 from synclease.services.singleton import SingletonView, live_singleton
 
@@ -32,16 +32,8 @@ class EnsureResult:
     pid_note: str | None = None
 
     def to_json(self) -> dict[str, object]:
-        doc: dict[str, object] = {
-            "pid": self.pid,
-            "port": self.port,
-            "instance_id": self.instance_id,
-            "package_version": self.package_version,
-            "reused": self.reused,
-        }
-        if self.pid_note is not None:
-            doc.update(reported_pid=self.reported_pid, pid_note=self.pid_note)
-        return doc
+        omit = ("superseded",) if self.pid_note is not None else ("superseded", "reported_pid", "pid_note")
+        return as_json(self, omit=omit)
 
 
 OTHER_NAMESPACE = "the daemon serves from another PID namespace (e.g. a container)"

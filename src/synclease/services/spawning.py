@@ -82,7 +82,8 @@ def _check_backoff(root: DaemonRoot, clock: Clock) -> None:
 def _spawn(root: DaemonRoot, store: LeaseStore, clock: Clock, version: str, by: Actor | None) -> LeaseRecord:
     """Spawn one daemon and wait for it, recording ``spawned`` and, if it never serves, ``start_failed``."""
     from synclease.adapters.log_files import prune_logs
-    from synclease.core.ledger import EventEvidence, EventKind, LedgerReason, log_lines
+    from synclease.core.ledger import EventEvidence, EventKind, log_lines
+    from synclease.core.reasons import LedgerReason
     from synclease.services.history import Recorder
 
     prune_logs(root, live={entry.instance_id for entry in store.list()})

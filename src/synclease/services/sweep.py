@@ -21,8 +21,9 @@ from synclease.core.escalate import CleanupPath, Ops, Target, escalate
 from synclease.core.fleet import CleanupClass, IdentityRecord, LeaseStatus, SkipReason, StaleLease, Survey
 from synclease.core.ledger import MAX_ROOT_CHARS, EventEvidence, EventKind, is_printable
 from synclease.core.outcomes import Failed, LeaseRemoved, Skipped, SweepResult, Swept
+from synclease.core.reasons import ledger_reason
 from synclease.core.record import replace
-from synclease.services.history import Recorder, reason_of
+from synclease.services.history import Recorder
 from synclease.services.retire import retire_body
 from synclease.services.singleton import live_health
 from synclease.services.survey import judge_lease
@@ -256,7 +257,7 @@ def _reaped(recorder: Recorder, swept: Swept, root: str | None) -> None:
         pid=swept.pid,
         port=swept.port,
         package_version=swept.package_version,
-        reason=reason_of(swept.reason),
+        reason=ledger_reason(swept.reason),
         evidence=EventEvidence(cleanup_path=swept.cleanup_path, daemon_root=_root_evidence(root)),
     )
 
@@ -275,5 +276,5 @@ def _record(recorder: Recorder, result: SweepResult) -> None:
             pid=removed.pid,
             port=removed.port,
             package_version=None,
-            reason=reason_of(removed.reason),
+            reason=ledger_reason(removed.reason),
         )

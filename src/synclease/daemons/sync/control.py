@@ -13,7 +13,7 @@ from typing import Any, Protocol
 from synclease.adapters.http_server import ControlServer, Request, Response, Route, bearer
 from synclease.core.actor import Actor
 from synclease.core.codec import MAX_PID, CodecError, Lenient, parse_json
-from synclease.core.ledger import LedgerReason
+from synclease.core.reasons import LedgerReason
 
 
 class SyncController(Protocol):

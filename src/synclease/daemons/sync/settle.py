@@ -7,6 +7,10 @@ The decisions are pure (:mod:`synclease.core.delivery`); this module applies the
 * a permanent refusal of one event → count it in its row and give it back (the round ends and the
   worker backs off), or, at the bound, ``dead_letter`` it and go on with the rest of the batch;
 * anything else (5xx, network, auth, 3xx) → give the part and the rest back; the worker backs off.
+* an uploader that *raises* (it must return an outcome: a raise is a bug, and would raise again) →
+  its traceback is logged once (token scrubbed), the part and the rest are given back at once (so
+  another daemon, e.g. a fixed version, may take them), and the round ends with a ``halt``
+  :class:`Failure`: the worker claims nothing more until the daemon restarts (ADR 0020).
 
 Between uploads the claim of what is still held is extended, so a long round keeps its batch; after
 ``stop_claiming`` no further part is sent (the rest is given back at once). Every stored or reported
@@ -16,6 +20,7 @@ reason is scrubbed of the session token.
 from __future__ import annotations
 
 import logging
+import traceback
 from collections.abc import Callable, Sequence
 
 from synclease.adapters.queue import EventQueue
@@ -41,6 +46,8 @@ class Failure:
     reason: str
     auth_failed: bool = False
     retry_after: float | None = None
+    #: A bug (the uploader raised): stop claiming until the daemon restarts, instead of retrying it.
+    halt: bool = False
 
 
 @record
@@ -67,11 +74,21 @@ class Settler:
     #: Told which event ids are still held after every step (the worker's ``stop`` releases them).
     holding: Callable[[list[str]], None]
 
-    def _upload(self, part: Sequence[Event]) -> UploadOutcome:
+    def _upload(self, part: Sequence[Event]) -> UploadOutcome | Failure:
+        """The uploader's outcome, or a ``halt`` :class:`Failure` when it raised (logged here, once)."""
         try:
             return self.uploader(self.session.server_url, self.session.token, part, self.upload_timeout)
-        except Exception as exc:  # an uploader must not raise; if one does, keep the events
-            return UploadOutcome("retryable", None, f"uploader raised {type(exc).__name__}")
+        except Exception as exc:  # an uploader must not raise: a bug, which retrying would only repeat
+            trace = "".join(traceback.format_exception(exc)).rstrip()
+            if self.session.token:
+                trace = trace.replace(self.session.token, "***")
+            log.error(
+                "the uploader raised (a bug): %d events given back; this daemon claims no more events "
+                "until it restarts\n%s",
+                len(part),
+                trace,
+            )
+            return Failure(f"uploader raised {type(exc).__name__} (a bug; see the log)", halt=True)
 
     def _give_back(self, events: Sequence[Event]) -> None:
         try:
@@ -98,6 +115,10 @@ class Settler:
                     return RoundResult(delivered, dead, Failure(f"queue: {exc.one_line()}"))
             first = False
             outcome = self._upload(part)
+            if isinstance(outcome, Failure):
+                self._give_back(held)
+                self.holding([])
+                return RoundResult(delivered, dead, outcome)
             reason = scrub(outcome.reason, self.session.token)
             verdict = judge(outcome.kind, outcome.status, part)
             try:

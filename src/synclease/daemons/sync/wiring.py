@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
 
-from synclease.adapters.queue import open_queue
+from synclease.adapters.queue import EventQueue, open_queue
 from synclease.adapters.root import DaemonRoot
 from synclease.adapters.session_store import current_session
 from synclease.core.clock import Clock
@@ -25,16 +24,31 @@ class WorkSetup:
     session_id: str | None
 
 
+def _adopt_local(root: DaemonRoot, queue: EventQueue, clock: Clock) -> None:
+    """Move the events pushed before login into the login's queue. A failure does not stop the daemon
+    (the login's own events still flow): it is logged, the events stay where they are, and
+    ``auth doctor`` shows them (``queue_not_adopted``, or ``queue_unusable`` for the database)."""
+    try:
+        with open_queue(root, None, clock) as local:
+            moved = queue.adopt_from(local)
+    except SyncleaseError as exc:
+        log.warning(
+            "could not adopt the events queued before login (%s); they stay in the local queue "
+            "(`synclease auth doctor` shows them)",
+            exc.one_line(),
+        )
+        return
+    if moved:
+        log.info("adopted %d event(s) queued before login", moved)
+
+
 def build_work(root: DaemonRoot, instance_id: str, clock: Clock, claim_seconds: float = 30.0) -> WorkSetup:
     """Open the queue of the session's auth scope; events pushed before login are adopted into it."""
     session = current_session(root)
     scope = session.auth_scope if session else None
     queue = open_queue(root, scope, clock)
     if session is not None:
-        with contextlib.suppress(SyncleaseError), open_queue(root, None, clock) as local:
-            moved = queue.adopt_from(local)
-            if moved:
-                log.info("adopted %d event(s) queued before login", moved)
+        _adopt_local(root, queue, clock)
     worker = SyncWorker(queue, session, instance_id, clock, claim_seconds=claim_seconds)
     return WorkSetup(
         worker,

@@ -12,8 +12,9 @@ from synclease.adapters.root import DaemonRoot
 from synclease.core.actor import Actor
 from synclease.core.clock import Clock
 from synclease.core.lease import LeaseRecord, SingletonRecord
-from synclease.core.ledger import EventEvidence, EventKind, LedgerReason
-from synclease.services.history import Recorder, reason_of
+from synclease.core.ledger import EventEvidence, EventKind
+from synclease.core.reasons import LedgerReason, ledger_reason
+from synclease.services.history import Recorder
 
 
 class Witness:
@@ -26,7 +27,7 @@ class Witness:
 
     def asked(self, reason: str | None, by: Actor | None) -> None:
         """A retire request arrived (with its reason and requester, when it gave them)."""
-        self.asked_reason, self.asked_by = reason_of(reason), by
+        self.asked_reason, self.asked_by = ledger_reason(reason), by
 
     def saw(self, record: SingletonRecord | None, me: str) -> None:
         if record is not None and record.instance_id != me:
@@ -47,7 +48,7 @@ class Witness:
     def retired(
         self, lease: LeaseRecord, reason: str, idle_seconds: float | None, queue_depth: int | None
     ) -> None:
-        why = reason_of(reason)
+        why = ledger_reason(reason)
         by = None
         if why is LedgerReason.RETIRE_REQUESTED and self.asked_reason is not None:
             why, by = self.asked_reason, self.asked_by
