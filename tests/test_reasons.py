@@ -22,7 +22,7 @@ def test_a_reason_outside_the_closed_set_is_refused_not_recorded_as_error() -> N
     "name",
     [
         *governor.Reason,
-        *(reason for _, cls, reason in TABLE if cls is CleanupClass.OPERATOR_REQUIRED),
+        *(row.reason for row in TABLE if row.cleanup_class is CleanupClass.OPERATOR_REQUIRED and row.reason),
         LeaseVerdictReason.HOLDER_DEAD,
         LeaseVerdictReason.PID_REUSED,
         "expired_lease",
