@@ -620,12 +620,18 @@ def test_reset_spares_operator_required_force_cleans_them_never_touch_survives_b
         doc = doctor(box, others=(theirs,))
         assert {o["pid"]: o["skip_reason"] for o in doc["orphans"]} == {**manual, stale.pid: None}
         unowned = {top[0]: (None, "third_party"), top[1]: (None, "third_party")}  # no walk for them
-        assert {i["port"]: (i["pid"], i["skip_reason"]) for i in doc["ignored"]} == unowned
+        assert {i["port"]: (i["pid"], i["skip_reason"]) for i in doc["ignored"]} == {
+            **unowned,
+            top[3]: (foreign.pid, "recorded_singleton"),
+        }
         assert doc["daemon"]["pid"] == new["pid"]
 
         kept = doctor(box, "--reset", others=(theirs,))["reset_result"]
         assert [(s["pid"], s["cleanup_path"]) for s in kept["swept"]] == [(stale.pid, "terminate")]
-        assert {s["pid"]: s["skip_reason"] for s in kept["skipped"] if s["pid"] is not None} == manual
+        assert {s["pid"]: s["skip_reason"] for s in kept["skipped"] if s["pid"] is not None} == {
+            **manual,
+            foreign.pid: "recorded_singleton",
+        }
         assert {
             s["port"]: (s["pid"], s["skip_reason"]) for s in kept["skipped"] if s["pid"] is None
         } == unowned

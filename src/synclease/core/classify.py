@@ -51,15 +51,20 @@ def ours(ev: Evidence) -> bool:
     return sync_daemon(ev) and not ev.other_uid
 
 
+def here(ev: Evidence) -> bool:
+    """Ours, and served from our PID namespace (its reported PID is the process seen here)."""
+    return ours(ev) and not ev.other_namespace
+
+
 def judgeable(ev: Evidence) -> bool:
-    """A sync daemon of our uid whose root (this one or another) could be read safely."""
-    return ours(ev) and ev.root_readable
+    """A sync daemon of our uid and PID namespace whose root (this one or another) could be read
+    safely."""
+    return here(ev) and ev.root_readable
 
 
 def candidate(ev: Evidence) -> bool:
-    """Judgeable, not its root's recorded singleton, served from our PID namespace, and the OS names
-    its PID."""
-    return judgeable(ev) and not ev.singleton and not ev.other_namespace and ev.listener.pid is not None
+    """Judgeable, not its root's recorded singleton, and the OS names its PID."""
+    return judgeable(ev) and not ev.singleton and ev.listener.pid is not None
 
 
 def answered(ev: Evidence) -> bool:
@@ -88,19 +93,11 @@ TABLE: tuple[Row, ...] = (
     Row(lambda ev: ev.in_range and not ev.other_family and not ev.claimed, NEVER, SkipReason.THIRD_PARTY),
     Row(lambda ev: sync_daemon(ev) and ev.other_uid, NEVER, SkipReason.OTHER_UID),
     # A daemon we can neither prove nor signal from here (ADR 0017): never a failure, never advice.
-    Row(
-        lambda ev: ours(ev) and ev.other_namespace and not (ev.root_readable and ev.singleton),
-        NEVER,
-        SkipReason.OTHER_PID_NAMESPACE,
-    ),
-    Row(
-        lambda ev: ours(ev) and not ev.other_namespace and not ev.root_readable,
-        OPERATOR,
-        SkipReason.CROSS_ROOT,
-    ),
+    Row(lambda ev: ours(ev) and ev.other_namespace, NEVER, SkipReason.OTHER_PID_NAMESPACE),
+    Row(lambda ev: here(ev) and not ev.root_readable, OPERATOR, SkipReason.CROSS_ROOT),
     Row(lambda ev: judgeable(ev) and ev.singleton, NEVER, SkipReason.RECORDED_SINGLETON),
     Row(
-        lambda ev: judgeable(ev) and not ev.singleton and not ev.other_namespace and ev.listener.pid is None,
+        lambda ev: judgeable(ev) and not ev.singleton and ev.listener.pid is None,
         OPERATOR,
         SkipReason.MISSING_PID,
     ),
