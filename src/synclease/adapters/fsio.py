@@ -1,6 +1,9 @@
 """Private files and directories: the one atomic write, the one defensive read, private dirs.
 
 Writes: temp file in the same directory (0600, O_EXCL), write, fsync, ``os.replace``, fsync the directory.
+A lease *renewal* may skip both fsyncs (``durable=False``): it is still atomic for every reader (the
+rename), and losing it to a power cut loses nothing that matters (the lease names a process of a boot
+that is over). Each fsync costs the daemon several context switches a heartbeat (ADR 0015).
 Reads: never follow a symlink, refuse non-regular files, foreign owners, group/world access and
 oversized files. Problems are :class:`UnsafeFileError` with a short machine ``reason``. Every JSON
 record the project keeps is written and read here (SQLite opens its own database file after the same
@@ -41,8 +44,10 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
-def atomic_write(path: Path, data: bytes, mode: int = PRIVATE_FILE_MODE) -> None:
-    """Replace ``path`` with ``data`` so that a reader sees the old or the new content, never a mix."""
+def atomic_write(path: Path, data: bytes, mode: int = PRIVATE_FILE_MODE, *, durable: bool = True) -> None:
+    """Replace ``path`` with ``data`` so that a reader sees the old or the new content, never a mix.
+
+    ``durable=False`` skips the fsyncs (still atomic for readers; not for a power cut)."""
     tmp = path.with_name(f".{path.name}.{os.urandom(6).hex()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)
     try:
@@ -51,7 +56,8 @@ def atomic_write(path: Path, data: bytes, mode: int = PRIVATE_FILE_MODE) -> None
             while view:
                 written = os.write(fd, view)
                 view = view[written:]
-            os.fsync(fd)
+            if durable:
+                os.fsync(fd)
         finally:
             os.close(fd)
         os.replace(tmp, path)
@@ -59,7 +65,8 @@ def atomic_write(path: Path, data: bytes, mode: int = PRIVATE_FILE_MODE) -> None
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
-    _fsync_dir(path.parent)
+    if durable:
+        _fsync_dir(path.parent)
 
 
 def check_private(path: Path, st: os.stat_result) -> None:

@@ -55,8 +55,10 @@ class LeaseStore:
 
     # --- leases -------------------------------------------------------------------------------
 
-    def write(self, lease: LeaseRecord) -> None:
-        atomic_write(self.root.lease_path(lease.instance_id, self.family), encode_lease(lease))
+    def write(self, lease: LeaseRecord, *, durable: bool = True) -> None:
+        """``durable=False`` for a renewal: atomic, without fsyncs (:func:`~.fsio.atomic_write`)."""
+        path = self.root.lease_path(lease.instance_id, self.family)
+        atomic_write(path, encode_lease(lease), durable=durable)
 
     def read_path(self, path: Path) -> LeaseEntry:
         instance_id = path.name.removesuffix(".json")
