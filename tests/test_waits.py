@@ -292,3 +292,31 @@ def test_a_renewal_is_atomic_without_fsync(tmp_path: Path, monkeypatch: pytest.M
     assert len(synced) == 2
     assert (tmp_path / "a.json").read_bytes() == b"{ }"
     assert [p.name for p in tmp_path.iterdir()] == ["a.json"]  # no temp file left
+
+
+# --- the lease store's and the probe's time ---------------------------------------------------------
+
+
+def test_next_generation_reads_the_given_clock(tmp_path: Path) -> None:
+    store = LeaseStore(DaemonRoot(tmp_path / "root").prepare())
+    clock = FakeClock()  # 2030-01-01
+    assert store.next_generation(clock) == int(clock.now().timestamp() * 1000)
+
+
+def test_a_scan_does_not_wait_past_its_deadline_for_the_listener_table(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from synclease.adapters import probe, process
+
+    stuck = threading.Event()
+    release = threading.Timer(10.0, stuck.set)  # only so that a broken bound ends the test at all
+    release.start()
+    monkeypatch.setattr(probe, "TABLE_DEADLINE_SECONDS", 0.2)
+    monkeypatch.setattr(process, "read_listener_table", lambda ports: (stuck.wait(), ({}, None))[1])
+    try:
+        result = probe.scan(allocate_ports())
+    finally:
+        stuck.set()
+        release.cancel()
+    assert result.listener_table_error == "unreadable:timeout"
+    assert result.duration_ms < 5000

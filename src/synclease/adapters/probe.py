@@ -23,6 +23,8 @@ from synclease.core.record import record
 
 HEALTH_PATH = "/api/health"
 GATE_TIMEOUT_SECONDS = 0.05
+#: The OS listener table gets at most this long once the probes are done (the scan stays bounded).
+TABLE_DEADLINE_SECONDS = 2.0
 
 
 def tcp_gate(port: int, timeout: float = GATE_TIMEOUT_SECONDS) -> bool:
@@ -128,8 +130,11 @@ def scan(
     claimed = claimed_pids or {}
     reader, table_read = _read_table_aside(ports)
     probes = _probe_all(ports, gate_timeout, health_timeout)
-    reader.join()
-    table, table_error = table_read[0]
+    # A real thread's join, bounded (not the clock's wait: a test clock cannot make the kernel's table
+    # arrive sooner). Past the bound the table counts as unreadable: the scan ends by the probes'
+    # deadline plus TABLE_DEADLINE_SECONDS at most.
+    reader.join(TABLE_DEADLINE_SECONDS)
+    table, table_error = table_read[0] if table_read else ({}, "unreadable:timeout")
     observations = [_observe(p, table, table_error, claimed.get(p.port, ())) for p in probes]
     return ScanResult(
         observations=tuple(obs for obs in observations if obs is not None),

@@ -113,7 +113,7 @@ def _record(store: LeaseStore, lease: LeaseRecord, clock: Clock) -> None:
         SingletonRecord(
             family=lease.family,
             instance_id=lease.instance_id,
-            generation=store.next_generation(),
+            generation=store.next_generation(clock),
             pid=lease.pid,
             port=lease.port,
             package_version=lease.package_version,

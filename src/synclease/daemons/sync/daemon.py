@@ -124,7 +124,7 @@ class SyncDaemon(Daemon):
         """Take the holder lock, bind, write the lease; claim the singleton unless managed."""
         self._holder.acquire()
         if self.opts.managed:
-            self.baseline_generation = self.store.next_generation() - 1
+            self.baseline_generation = self.store.next_generation(self.clock) - 1
             return self._bind_and_lease()
         with self.store.singleton_lock():
             current = live_singleton(self.store, self.clock)
@@ -170,7 +170,7 @@ class SyncDaemon(Daemon):
 
     def _record_self(self) -> None:
         assert self.lease is not None
-        generation = self.store.next_generation()
+        generation = self.store.next_generation(self.clock)
         self.store.write_singleton(
             SingletonRecord(
                 family=SYNC,
