@@ -320,3 +320,36 @@ def test_a_scan_does_not_wait_past_its_deadline_for_the_listener_table(
         release.cancel()
     assert result.listener_table_error == "unreadable:timeout"
     assert result.duration_ms < 5000
+
+
+# --- the sweep's dead leases ------------------------------------------------------------------------
+
+
+def test_dead_leases_are_dropped_on_one_shared_wait(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from synclease.adapters.locks import HolderLock
+    from synclease.services import sweep
+    from tests.test_lease_store import make_lease
+
+    store = LeaseStore(DaemonRoot(tmp_path / "root").prepare())
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()  # a PID that no longer exists: the lease's holder was killed
+    paths, locks = [], []
+    for n in range(3):
+        lease = make_lease(f"dead-inst-000{n}", pid=gone.pid)
+        store.write(lease)
+        paths.append(store.root.lease_path(lease.instance_id))
+        lock = HolderLock(store.root.holder_lock_path(lease.instance_id))
+        lock.acquire()  # the kernel has not yet dropped the killed holder's lock
+        locks.append(lock)
+    clock = FakeClock()
+    sweep._drop_dead_leases(store, paths, clock)
+    assert sum(clock.slept) == pytest.approx(sweep.STEP_TIMEOUT_SECONDS)  # once, not once per lease
+    assert all(path.exists() for path in paths)  # a held lock keeps its lease
+    for lock in locks:
+        lock.release()
+    sweep._drop_dead_leases(store, paths, clock)
+    assert not any(path.exists() for path in paths)
+    assert sum(clock.slept) == pytest.approx(sweep.STEP_TIMEOUT_SECONDS)
