@@ -1,6 +1,9 @@
 """Private files and directories: the one atomic write, the one defensive read, private dirs.
 
 Writes: temp file in the same directory (0600, O_EXCL), write, fsync, ``os.replace``, fsync the directory.
+A lease *renewal* may skip both fsyncs (``durable=False``): it is still atomic for every reader (the
+rename), and losing it to a power cut loses nothing that matters (the lease names a process of a boot
+that is over). Each fsync costs the daemon several context switches a heartbeat (ADR 0015).
 Reads: never follow a symlink, refuse non-regular files, foreign owners, group/world access and
 oversized files. Problems are :class:`UnsafeFileError` with a short machine ``reason``. Every JSON
 record the project keeps is written and read here (SQLite opens its own database file after the same
@@ -41,8 +44,14 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
-def atomic_write(path: Path, data: bytes, mode: int = PRIVATE_FILE_MODE) -> None:
-    """Replace ``path`` with ``data`` so that a reader sees the old or the new content, never a mix."""
+def atomic_write(path: Path, data: bytes, mode: int = PRIVATE_FILE_MODE, *, durable: bool = True) -> None:
+    """Replace ``path`` with ``data`` so that a reader sees the old or the new content, never a mix:
+    a temporary file in the same directory, written and fsynced, then renamed over ``path``.
+
+    The data is always fsynced before the rename, so a crash leaves the old or the new whole file,
+    never a torn or empty one. ``durable=False`` skips only the directory's fsync after the rename:
+    the rename itself may then be lost to a power cut (the old whole file stays). A lease renewal
+    uses it (ADR 0015): a renewal lost to a power cut belongs to a boot that is over."""
     tmp = path.with_name(f".{path.name}.{os.urandom(6).hex()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)
     try:
@@ -59,7 +68,8 @@ def atomic_write(path: Path, data: bytes, mode: int = PRIVATE_FILE_MODE) -> None
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
-    _fsync_dir(path.parent)
+    if durable:
+        _fsync_dir(path.parent)
 
 
 def check_private(path: Path, st: os.stat_result) -> None:

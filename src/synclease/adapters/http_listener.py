@@ -9,9 +9,13 @@ lease. So:
   each is closed when :data:`REQUEST_DEADLINE_SECONDS` pass without a request;
 * a connection whose client hangs up before sending anything is closed right in the loop, never
   handed to a handler (a flood of closed connections drains at an accept and a close each);
-* a connection with bytes to read goes to one of :data:`HANDLER_THREADS` handler threads, which must
-  read the whole request within the same deadline (:class:`DeadlineReader`); when every thread is
-  busy and :data:`MAX_QUEUED` requests wait, a new one is closed at once (shed, never queued forever);
+* a connection with bytes to read goes to one of at most :data:`HANDLER_THREADS` handler threads,
+  which must read the whole request within the same deadline (:class:`DeadlineReader`); when every
+  thread is busy and :data:`MAX_QUEUED` requests wait, a new one is closed at once (shed, never queued
+  forever). Handler threads are started when a request finds none idle and end after
+  :data:`HANDLER_IDLE_SECONDS` without work, so an idle daemon holds no handler thread;
+* an idle loop sleeps until a descriptor is ready (no timer tick): it wakes only for a connection, a
+  pending connection's deadline, the end of an accept pause, or the stop request (its socketpair);
 * when accepting fails for lack of descriptors (EMFILE), the loop pauses accepting briefly instead of
   spinning, and the connections it already holds keep being served.
 """
@@ -23,7 +27,6 @@ import contextlib
 import errno
 import io
 import logging
-import queue
 import resource
 import selectors
 import socket
@@ -39,6 +42,8 @@ REQUEST_DEADLINE_SECONDS = 3.0
 #: limit: a quarter of it, so waiting connections never starve the daemon's own files of descriptors).
 MAX_PENDING = 128
 HANDLER_THREADS = 8
+#: A handler thread with no request for this long ends (the next request starts one again).
+HANDLER_IDLE_SECONDS = 5.0
 MAX_QUEUED = 32
 #: Deep enough that the kernel completes a new client's handshake even behind a thousand idle ones
 #: (capped by the system's ``somaxconn``); the loop drains it quickly, closing the idlest.
@@ -120,16 +125,15 @@ class AcceptLoop:
         self._max_pending = (
             MAX_PENDING if soft == resource.RLIM_INFINITY else max(8, min(MAX_PENDING, soft // 4))
         )
-        self._jobs: queue.Queue[tuple[socket.socket, float] | None] = queue.Queue(maxsize=MAX_QUEUED)
+        self._jobs: collections.deque[tuple[socket.socket, float]] = collections.deque()
+        #: Guards the jobs and the handler counts; handlers wait on it for work.
+        self._work_ready = threading.Condition()
+        self._idle_handlers = 0
+        self._handlers = 0
+        self._closing = False
         self._stop = threading.Event()
         self._done = threading.Event()
         self._wake_r, self._wake_w = socket.socketpair()
-        self._threads = [
-            threading.Thread(target=self._work, name=f"control-{n}", daemon=True)
-            for n in range(HANDLER_THREADS)
-        ]
-        for thread in self._threads:
-            thread.start()
 
     # --- the loop ---------------------------------------------------------------------------------
 
@@ -144,8 +148,7 @@ class AcceptLoop:
                 if paused_until and now >= paused_until:
                     selector.register(self.socket, selectors.EVENT_READ, "accept")
                     paused_until = 0.0
-                first_deadline = next(iter(self._pending.values()), now + 0.5)
-                for key, _ in selector.select(max(0.0, min(0.5, first_deadline - now))):
+                for key, _ in selector.select(self._timeout(now, paused_until)):
                     if not self._event(selector, key) and not paused_until:
                         # Out of descriptors: stop accepting for a moment instead of spinning.
                         selector.unregister(self.socket)
@@ -156,6 +159,12 @@ class AcceptLoop:
                 self._drop(selector, sock)
             selector.close()
             self._done.set()
+
+    def _timeout(self, now: float, paused_until: float) -> float | None:
+        """Until the first pending connection's deadline or the end of an accept pause; else None
+        (sleep until a descriptor is ready)."""
+        wakes = [when for when in (next(iter(self._pending.values()), 0.0), paused_until) if when]
+        return max(0.0, min(wakes) - now) if wakes else None
 
     def _event(self, selector: selectors.BaseSelector, key: selectors.SelectorKey) -> bool:
         """Handle one ready descriptor; False only when accepting ran out of descriptors. Whatever
@@ -211,11 +220,19 @@ class AcceptLoop:
         self._dispatch(conn, deadline)
 
     def _dispatch(self, conn: socket.socket, deadline: float) -> None:
-        try:
-            self._jobs.put_nowait((conn, deadline))
-        except queue.Full:
-            with contextlib.suppress(OSError):
-                conn.close()
+        """Queue the request for a handler; start one when none is idle (up to the bound)."""
+        with self._work_ready:
+            if len(self._jobs) >= MAX_QUEUED or self._closing:
+                with contextlib.suppress(OSError):
+                    conn.close()
+                return
+            self._jobs.append((conn, deadline))
+            if self._idle_handlers >= len(self._jobs):
+                self._work_ready.notify()
+                return
+            if self._handlers < HANDLER_THREADS:
+                self._handlers += 1
+                threading.Thread(target=self._work, name=f"control-{self._handlers}", daemon=True).start()
 
     def _expire(self, selector: selectors.BaseSelector, now: float) -> None:
         while self._pending:
@@ -231,11 +248,22 @@ class AcceptLoop:
         with contextlib.suppress(OSError):
             sock.close()
 
+    def _next_job(self) -> tuple[socket.socket, float] | None:
+        """The next request, or None when this handler should end (idle too long, or closing)."""
+        with self._work_ready:
+            while not self._jobs and not self._closing:
+                self._idle_handlers += 1
+                woken = self._work_ready.wait(HANDLER_IDLE_SECONDS)
+                self._idle_handlers -= 1
+                if not woken and not self._jobs:
+                    break
+            if self._jobs and not self._closing:
+                return self._jobs.popleft()
+            self._handlers -= 1
+            return None
+
     def _work(self) -> None:
-        while True:
-            job = self._jobs.get()
-            if job is None:
-                return
+        while (job := self._next_job()) is not None:
             conn, deadline = job
             try:
                 conn.setblocking(True)
@@ -245,20 +273,39 @@ class AcceptLoop:
             finally:
                 linger_close(conn)
 
+    @property
+    def handler_threads(self) -> int:
+        """How many handler threads exist now (0 when the daemon has been idle for a while)."""
+        with self._work_ready:
+            return self._handlers
+
     # --- stopping ---------------------------------------------------------------------------------
 
-    def shutdown(self) -> None:
-        """Stop the loop (from another thread) and wait for it to end."""
+    def request_stop(self) -> None:
+        """Ask the loop to stop (from another thread): one byte on its socketpair wakes it."""
         self._stop.set()
         with contextlib.suppress(OSError):
             self._wake_w.send(b"x")
-        self._done.wait(5.0)
+
+    @property
+    def stopped(self) -> threading.Event:
+        """Set once the loop has ended (a daemon waits on it through its clock)."""
+        return self._done
+
+    def shutdown(self, timeout: float = 5.0) -> bool:
+        """:meth:`request_stop`, then wait up to ``timeout`` for the loop to end; True if it did."""
+        self.request_stop()
+        return self._done.wait(timeout)
 
     def server_close(self) -> None:
         with contextlib.suppress(OSError):
             self.socket.close()
-        for _ in self._threads:
-            with contextlib.suppress(queue.Full):
-                self._jobs.put_nowait(None)
+        with self._work_ready:
+            self._closing = True
+            left, self._jobs = list(self._jobs), collections.deque()
+            self._work_ready.notify_all()
+        for conn, _ in left:
+            with contextlib.suppress(OSError):
+                conn.close()
         for sock in (self._wake_r, self._wake_w):
             sock.close()

@@ -8,15 +8,15 @@ is read, ``Content-Length`` digits only and at most :data:`~synclease.core.const
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import hmac
 import io
 import json
 import logging
 import socket
+import time
 from collections.abc import Callable, Mapping, Sequence
-from http.server import BaseHTTPRequestHandler
+from http import HTTPStatus
 from typing import Any, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
@@ -115,7 +115,7 @@ def host_allowed(host: str | None, port: int | None = None) -> bool:
 class ControlServer(AcceptLoop):
     """A control plane: the bounded accept loop (:class:`~synclease.adapters.http_listener.AcceptLoop`;
     ``SO_REUSEADDR`` on Linux only, where it just lets a restarted daemon take back its port from
-    TIME_WAIT leftovers) serving the daemon's routes through :class:`_Handler`."""
+    TIME_WAIT leftovers) serving the daemon's routes (:func:`read_head`, one request per connection)."""
 
     def __init__(
         self,
@@ -129,94 +129,130 @@ class ControlServer(AcceptLoop):
         super().__init__((LOOPBACK, port), self._handle)
 
     def _handle(self, conn: socket.socket, deadline: float) -> None:
-        _Handler(conn, conn.getpeername(), self, deadline)
+        _serve(self, conn, deadline)
 
     @property
     def port(self) -> int:
         return int(self.server_address[1])
 
 
-class _Handler(BaseHTTPRequestHandler):
-    server: ControlServer  # type: ignore[assignment]
-    protocol_version = "HTTP/1.0"
-    sys_version = ""
+#: A request line or header line longer than this is refused (414 / 431), as ``http.server`` does.
+MAX_LINE_BYTES = 65536
+MAX_HEADERS = 100
+_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
-    def __init__(self, conn: socket.socket, address: Any, server: ControlServer, deadline: float) -> None:
-        self.deadline = deadline
-        super().__init__(conn, address, server)  # type: ignore[arg-type]
 
-    def setup(self) -> None:
-        """Every read of the request (line, headers, body) is bounded by one deadline."""
-        self.connection = self.request
-        self.rfile = io.BufferedReader(DeadlineReader(self.connection, self.deadline))
-        self.wfile = self.connection.makefile("wb")
+class _Refused(Exception):
+    """A request refused before its route runs: ``status`` and a short ``error`` for the JSON body."""
 
-    def finish(self) -> None:
-        with contextlib.suppress(OSError):
-            self.wfile.flush()
-        self.wfile.close()
-        self.rfile.close()
+    def __init__(self, status: int, error: str) -> None:
+        super().__init__(error)
+        self.status, self.error = status, error
 
-    @property
-    def server_version(self) -> str:  # type: ignore[override]
-        return self.server.server_name
 
-    def log_message(self, format: str, *args: Any) -> None:
-        log.debug("http %s", self.requestline)
+def _line(rfile: io.BufferedIOBase, too_long: tuple[int, str]) -> bytes:
+    line = rfile.readline(MAX_LINE_BYTES + 1)
+    if len(line) > MAX_LINE_BYTES:
+        raise _Refused(*too_long)
+    return line
 
-    def do_GET(self) -> None:
-        self._dispatch("GET")
 
-    def do_POST(self) -> None:
-        self._dispatch("POST")
+def read_head(rfile: io.BufferedIOBase) -> tuple[str, str, dict[str, str]] | None:
+    """The request line and headers (names lower-cased, the last of a repeated name wins); None when
+    the client sent nothing. A small HTTP/1.x reader instead of ``http.server``, whose imports
+    (``email``, ``http.client``, ``socketserver``, ``mimetypes``) cost the daemon megabytes (ADR 0015)."""
+    first = _line(rfile, (414, "request_line_too_long"))
+    if not first.strip():
+        return None
+    words = first.decode("iso-8859-1").split()
+    if len(words) != 3 or not words[2].startswith("HTTP/"):
+        raise _Refused(400, "bad_request_line")
+    headers: dict[str, str] = {}
+    name = ""
+    for _ in range(MAX_HEADERS + 1):
+        raw = _line(rfile, (431, "header_line_too_long"))
+        if raw in (b"\r\n", b"\n", b""):
+            return words[0], words[1], headers
+        text = raw.decode("iso-8859-1")
+        if text[:1] in (" ", "\t") and name:  # a folded continuation of the previous header
+            headers[name] = f"{headers[name]} {text.strip()}"
+            continue
+        key, sep, value = text.partition(":")
+        if not sep or not key.strip():
+            raise _Refused(400, "bad_header")
+        name = key.strip().lower()
+        headers[name] = value.strip()
+    raise _Refused(431, "too_many_headers")
 
-    def _refuse(self, status: int, error: str) -> None:
-        self.close_connection = True
-        self._send(Response.json(status, {"error": error}))
 
-    def _dispatch(self, method: str) -> None:
-        url = urlsplit(self.path)
-        headers = {name.lower(): value for name, value in self.headers.items()}
-        if not host_allowed(headers.get("host"), self.server.port):
-            self._refuse(403, "forbidden_host")
-            return
-        route = self.server.routes.get((method, url.path))
-        if route is None:
-            self._refuse(405 if url.path in self.server.known_paths else 404, "not_found")
-            return
-        request = Request(method, url.path, parse_qs(url.query), headers)
-        if route.authorize is not None and not route.authorize(request):
-            self._refuse(403, "forbidden")
-            return
-        raw_length = headers.get("content-length", "0").strip() or "0"
-        if not raw_length.isdigit():
-            self._refuse(400, "bad_content_length")
-            return
-        if int(raw_length) > MAX_BODY_BYTES:
-            self._refuse(413, "body_too_large")
-            return
-        body = self.rfile.read(int(raw_length)) if int(raw_length) else b""
+def _http_date(now: float) -> str:
+    """RFC 9110's IMF-fixdate, without the locale (``strftime`` would translate the names)."""
+    t = time.gmtime(now)
+    clock = f"{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d}"
+    return f"{_DAYS[t.tm_wday]}, {t.tm_mday:02d} {_MONTHS[t.tm_mon - 1]} {t.tm_year} {clock} GMT"
+
+
+def _send(conn: socket.socket, server_name: str, response: Response) -> None:
+    try:
+        phrase = HTTPStatus(response.status).phrase
+    except ValueError:
+        phrase = ""
+    headers = {
+        "Server": server_name,
+        "Date": _http_date(time.time()),
+        "Content-Type": response.content_type,
+        "Content-Length": str(len(response.body)),
+        "Cache-Control": "no-store",
+        "X-Content-Type-Options": "nosniff",
+        "Referrer-Policy": "no-referrer",
+        **response.headers,
+    }
+    head = f"HTTP/1.0 {response.status} {phrase}\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+    conn.sendall(head.encode("latin-1") + b"\r\n" + response.body)
+
+
+def _serve(server: ControlServer, conn: socket.socket, deadline: float) -> None:
+    """One request on ``conn`` (HTTP/1.0: one request, then close), every read within ``deadline``."""
+    with io.BufferedReader(DeadlineReader(conn, deadline)) as rfile:
         try:
-            response = route.handle(Request(method, url.path, request.query, headers, body))
-        except Exception:  # a bug in one handler must not take the control plane down
-            log.exception("control plane handler %s %s failed", method, url.path)
-            response = Response.json(500, {"error": "internal_error"})
-        self._send(response)
+            head = read_head(rfile)
+            if head is None:
+                return
+            response = _respond(server, rfile, *head)
+        except _Refused as refused:
+            response = Response.json(refused.status, {"error": refused.error})
+        _send(conn, server.server_name, response)
         if response.after is not None:
             response.after()
 
-    def _send(self, response: Response) -> None:
-        self.send_response(response.status)
-        self.send_header("Content-Type", response.content_type)
-        self.send_header("Content-Length", str(len(response.body)))
-        self.send_header("Cache-Control", "no-store")
-        self.send_header("X-Content-Type-Options", "nosniff")
-        self.send_header("Referrer-Policy", "no-referrer")
-        for name, value in response.headers.items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(response.body)
-        self.wfile.flush()
+
+def _respond(
+    server: ControlServer, rfile: io.BufferedIOBase, method: str, target: str, headers: dict[str, str]
+) -> Response:
+    log.debug("http %s %s", method, target[:200])
+    if method not in ("GET", "POST"):
+        raise _Refused(501, "unsupported_method")
+    url = urlsplit(target)
+    if not host_allowed(headers.get("host"), server.port):
+        raise _Refused(403, "forbidden_host")
+    route = server.routes.get((method, url.path))
+    if route is None:
+        raise _Refused(405 if url.path in server.known_paths else 404, "not_found")
+    request = Request(method, url.path, parse_qs(url.query), headers)
+    if route.authorize is not None and not route.authorize(request):
+        raise _Refused(403, "forbidden")
+    raw_length = headers.get("content-length", "0").strip() or "0"
+    if not raw_length.isdigit():
+        raise _Refused(400, "bad_content_length")
+    if int(raw_length) > MAX_BODY_BYTES:
+        raise _Refused(413, "body_too_large")
+    body = rfile.read(int(raw_length)) if int(raw_length) else b""
+    try:
+        return route.handle(Request(method, url.path, request.query, headers, body))
+    except Exception:  # a bug in one handler must not take the control plane down
+        log.exception("control plane handler %s %s failed", method, url.path)
+        return Response.json(500, {"error": "internal_error"})
 
 
 def bind_first_free(hint: int, ports: range, factory: Callable[[int], T]) -> T:

@@ -7,13 +7,14 @@ an entry with ``problem`` set, for ``doctor`` to report and for nobody to trust.
 from __future__ import annotations
 
 import contextlib
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from synclease.adapters.clock import SYSTEM_CLOCK
 from synclease.adapters.fsio import UnsafeFileError, atomic_write, read_private, remove_file
 from synclease.adapters.locks import file_lock
 from synclease.adapters.root import DaemonRoot
+from synclease.core.clock import Clock
 from synclease.core.codec import CodecError
 from synclease.core.constants import MAX_RECORD_BYTES, SYNC
 from synclease.core.lease import (
@@ -55,8 +56,11 @@ class LeaseStore:
 
     # --- leases -------------------------------------------------------------------------------
 
-    def write(self, lease: LeaseRecord) -> None:
-        atomic_write(self.root.lease_path(lease.instance_id, self.family), encode_lease(lease))
+    def write(self, lease: LeaseRecord, *, durable: bool = True) -> None:
+        """``durable=False`` for a renewal: atomic, the data fsynced, the directory not
+        (:func:`~.fsio.atomic_write`)."""
+        path = self.root.lease_path(lease.instance_id, self.family)
+        atomic_write(path, encode_lease(lease), durable=durable)
 
     def read_path(self, path: Path) -> LeaseEntry:
         instance_id = path.name.removesuffix(".json")
@@ -130,10 +134,12 @@ class LeaseStore:
         """Write the singleton record; call only while holding :meth:`singleton_lock`."""
         atomic_write(self.root.singleton_path(self.family), encode_singleton(record))
 
-    def next_generation(self) -> int:
-        """The generation of the next singleton record (:func:`~synclease.core.lease.next_generation`)."""
+    def next_generation(self, clock: Clock = SYSTEM_CLOCK) -> int:
+        """The generation of the next singleton record (:func:`~synclease.core.lease.next_generation`),
+        never below ``clock``'s wall time in ms."""
         current = self.read_singleton().record
-        return next_generation(None if current is None else current.generation, time.time_ns() // 1_000_000)
+        wall_ms = int(clock.now().timestamp() * 1000)
+        return next_generation(None if current is None else current.generation, wall_ms)
 
     def clear_singleton_if(self, instance_id: str) -> bool:
         """Remove the singleton record if it still names ``instance_id``; call under the lock."""

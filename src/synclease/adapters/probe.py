@@ -24,6 +24,8 @@ from synclease.core.record import record
 
 HEALTH_PATH = "/api/health"
 GATE_TIMEOUT_SECONDS = 0.05
+#: The OS listener table gets at most this long once the probes are done (the scan stays bounded).
+TABLE_DEADLINE_SECONDS = 2.0
 
 
 def tcp_gate(port: int, timeout: float = GATE_TIMEOUT_SECONDS) -> bool:
@@ -136,8 +138,16 @@ def scan(
     started = clock.monotonic()
     reader, table_read = _read_table_aside(ports)
     probes = _probe_all(ports, family.health_path, gate_timeout, health_timeout)
-    reader.join()
-    observations, table_error = _observe_all(probes, table_read[0], claimed_pids or {})
+    # A real thread's join, bounded (not the clock's wait: a test clock cannot make the kernel's table
+    # arrive sooner). Past the bound the table counts as unreadable: the scan ends by the probes'
+    # deadline plus TABLE_DEADLINE_SECONDS at most.
+    reader.join(TABLE_DEADLINE_SECONDS)
+    read = (
+        table_read[0]
+        if table_read
+        else listeners.TableRead({}, listeners.SOURCE_PER_PID, "unreadable:timeout")
+    )
+    observations, table_error = _observe_all(probes, read, claimed_pids or {})
     return ScanResult(
         observations=tuple(observations),
         ports_scanned=len(ports),

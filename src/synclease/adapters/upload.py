@@ -16,14 +16,17 @@ scrubbed of it before it leaves this module. Redirects are not followed (they wo
 
 from __future__ import annotations
 
-import http.client
-import ssl
+import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from synclease.core.delivery import scrub
 from synclease.core.events import Event, OutcomeKind, classify_status, encode_batch
 from synclease.core.record import record
+
+if TYPE_CHECKING:
+    import http.client
 
 EVENTS_PATH = "/v1/events"
 #: At most this much of a response body is read (and ignored); the status says what we need.
@@ -74,9 +77,11 @@ def _network_reason(exc: BaseException) -> str:
         return "connection refused"
     if isinstance(exc, ConnectionResetError | BrokenPipeError):
         return "connection reset"
-    if isinstance(exc, ssl.SSLError):
+    ssl = sys.modules.get("ssl")  # imported only by an https upload: no TLS error without it
+    if ssl is not None and isinstance(exc, ssl.SSLError):
         return f"TLS error: {exc.reason or type(exc).__name__}"
-    if isinstance(exc, http.client.HTTPException):
+    client = sys.modules.get("http.client")
+    if client is not None and isinstance(exc, client.HTTPException):
         return f"bad HTTP response ({type(exc).__name__})"
     if isinstance(exc, OSError):
         return f"network error: {exc.strerror or type(exc).__name__}"
@@ -84,12 +89,18 @@ def _network_reason(exc: BaseException) -> str:
 
 
 def _connection(server_url: str, timeout: float) -> tuple[http.client.HTTPConnection, str]:
+    # Imported by the first upload, not by the daemon's start: ``http.client`` pulls in ``email`` and
+    # ``ssl`` loads libssl, megabytes an idle daemon without a session never needs (ADR 0015).
+    import http.client
+
     parts = urlsplit(server_url)
     host = parts.hostname
     if parts.scheme not in ("http", "https") or not host:
         raise ValueError("server URL is not http(s) with a host")
     path = parts.path.rstrip("/") + EVENTS_PATH
     if parts.scheme == "https":
+        import ssl
+
         context = ssl.create_default_context()
         return http.client.HTTPSConnection(host, parts.port, timeout=timeout, context=context), path
     return http.client.HTTPConnection(host, parts.port, timeout=timeout), path
@@ -100,6 +111,8 @@ def upload_batch(server_url: str, token: str, events: Sequence[Event], timeout: 
 
     ``timeout`` bounds each socket operation (connect, send, each read), not the whole exchange.
     """
+    import http.client  # see _connection
+
     try:
         conn, path = _connection(server_url, timeout)
     except ValueError as exc:

@@ -1,4 +1,6 @@
-"""Cleanup escalation for one proven candidate: polite HTTP retire → SIGTERM → SIGKILL.
+"""Cleanup escalation of proven candidates: polite HTTP retire → SIGTERM → SIGKILL, one target or a
+whole wave of them at once (:func:`escalate_wave`: each step for every target together, on one shared
+deadline per step).
 
 The steps are plain logic over injected operations (:class:`Ops`), so the ladder is tested without
 real processes or sleeps; :mod:`synclease.adapters.signals` provides the real ones. Before every
@@ -9,6 +11,7 @@ port must be inside the family range. The outcome is data.
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
 from typing import Protocol
 
 from synclease.core.identity import Start
@@ -73,29 +76,97 @@ class Ops(Protocol):
         ...
 
 
+class Together(Protocol):
+    """The two steps a wave takes for all its targets at once."""
+
+    def retire_all(self, targets: Sequence[Target]) -> list[bool]:
+        """Ask every target politely; for each, True if it accepted."""
+        ...
+
+    def wait_all_gone(self, targets: Sequence[Target], timeout: float) -> list[bool]:
+        """Wait until every target is gone or one shared ``timeout`` has passed; for each, gone?"""
+        ...
+
+
+class OneAtATime:
+    """:class:`Together` over plain :class:`Ops`, in turn (for one target it is the same thing)."""
+
+    def __init__(self, ops: Ops) -> None:
+        self.ops = ops
+
+    def retire_all(self, targets: Sequence[Target]) -> list[bool]:
+        return [self.ops.retire(target) for target in targets]
+
+    def wait_all_gone(self, targets: Sequence[Target], timeout: float) -> list[bool]:
+        return [self.ops.wait_gone(target, timeout) for target in targets]
+
+
 def escalate(target: Target, family_range: range, ops: Ops, step_timeout: float = 1.0) -> Outcome:
-    """Run the ladder; ``path`` is the step after which the process was gone (None: it left by itself)."""
-    if target.port not in family_range:
-        return Outcome(target, None, "out_of_range")
-    last: CleanupPath | None = None
-    if target.token is not None:
-        if (reason := ops.veto(target, CleanupPath.HTTP_RETIRE)) is not None:
-            return Outcome(target, None, vetoed=reason)
-        if ops.retire(target):
-            last = CleanupPath.HTTP_RETIRE
-            if ops.wait_gone(target, step_timeout):
-                return Outcome(target, last)
+    """Run the ladder for one target; ``path`` is the step after which the process was gone (None: it
+    left by itself)."""
+    return escalate_wave([target], family_range, ops, OneAtATime(ops), step_timeout)[0]
+
+
+def escalate_wave(
+    targets: Sequence[Target], family_range: range, ops: Ops, together: Together, step_timeout: float = 1.0
+) -> list[Outcome]:
+    """Run the ladder for every target in one wave: ask them all to retire, wait on one shared
+    deadline; then SIGTERM every survivor (each after its own veto and identity check), wait on one
+    shared deadline; then SIGKILL the rest the same way. A wave costs at most three step timeouts,
+    however many targets it has. One outcome per target, in order."""
+    wave = _Wave(targets, together, step_timeout)
+    live = []
+    for i, target in enumerate(targets):
+        if target.port not in family_range:
+            wave.outcomes[i] = Outcome(target, None, "out_of_range")
+        else:
+            live.append(i)
+    asked = []
+    for i in (i for i in live if targets[i].token is not None):
+        if (reason := ops.veto(targets[i], CleanupPath.HTTP_RETIRE)) is not None:
+            wave.outcomes[i] = Outcome(targets[i], None, vetoed=reason)
+        else:
+            asked.append(i)
+    answers = together.retire_all([targets[i] for i in asked]) if asked else []
+    accepted = [i for i, ok in zip(asked, answers, strict=True) if ok]
+    wave.last.update(dict.fromkeys(accepted, CleanupPath.HTTP_RETIRE))
+    wave.settle(accepted, set())
     for step in (CleanupPath.TERMINATE, CleanupPath.KILL):
-        if (reason := ops.veto(target, step)) is not None:
-            return Outcome(target, None, vetoed=reason)
-        if not ops.still_same(target):
-            # Not listening any more: usually it is already on its way out (a concurrent sweep such as
-            # a `sync start` reaper signalled it, or it retired). Give it the step to finish exiting.
-            if ops.wait_gone(target, step_timeout):
-                return Outcome(target, last)
-            return Outcome(target, None, "identity_changed")
-        if ops.signal(target, step):
-            last = step
-        if ops.wait_gone(target, step_timeout):
-            return Outcome(target, last)
-    return Outcome(target, None, "survived_kill")
+        waiting, leaving = [], set()
+        for i in (i for i in live if i not in wave.outcomes):
+            target = targets[i]
+            if (reason := ops.veto(target, step)) is not None:
+                wave.outcomes[i] = Outcome(target, None, vetoed=reason)
+                continue
+            waiting.append(i)
+            if not ops.still_same(target):
+                # Not listening any more: usually already on its way out (a concurrent sweep signalled
+                # it, or it retired). It gets the step's wait to finish exiting, and no signal.
+                leaving.add(i)
+            elif ops.signal(target, step):
+                wave.last[i] = step
+        wave.settle(waiting, leaving)
+    for i in live:
+        wave.outcomes.setdefault(i, Outcome(targets[i], None, "survived_kill"))
+    return [wave.outcomes[i] for i in range(len(targets))]
+
+
+class _Wave:
+    """What a wave knows so far: the outcome of each target decided, the last step each one took."""
+
+    def __init__(self, targets: Sequence[Target], together: Together, step_timeout: float) -> None:
+        self.targets, self.together, self.step_timeout = targets, together, step_timeout
+        self.outcomes: dict[int, Outcome] = {}
+        self.last: dict[int, CleanupPath] = {}
+
+    def settle(self, waiting: list[int], leaving: set[int]) -> None:
+        """Wait for ``waiting`` on one deadline; record who is gone, and who left the ladder unproven
+        (``leaving``: no longer the same listener, and not gone either)."""
+        if not waiting:
+            return
+        gone = self.together.wait_all_gone([self.targets[i] for i in waiting], self.step_timeout)
+        for i, went in zip(waiting, gone, strict=True):
+            if went:
+                self.outcomes[i] = Outcome(self.targets[i], self.last.get(i))
+            elif i in leaving:
+                self.outcomes[i] = Outcome(self.targets[i], None, "identity_changed")

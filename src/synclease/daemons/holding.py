@@ -66,7 +66,7 @@ def claim_singleton(
                 hint=hint,
             )
         bound, lease = bind()
-        generation = store.next_generation()
+        generation = store.next_generation(clock)
         store.write_singleton(SingletonRecord.naming(lease, generation, clock.now()))
     if current is not None:
         request_retire(current.lease)

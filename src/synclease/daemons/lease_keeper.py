@@ -6,6 +6,9 @@ root itself is gone. Anything else that goes wrong while renewing (disk full, a 
 unwritable root, descriptor exhaustion, an unreadable file) is a *transient* fault: the daemon keeps
 serving, retries on the next heartbeat, and reports the fault's short code in its health
 (``lease.write_error``) until a renewal succeeds again. Never a traceback, never a retirement.
+
+A renewal is an atomic write with fsyncs, so it happens at most once every ``every`` seconds (the
+heartbeat), however often the loop steps, and at once when the lease's state changes (``draining``).
 """
 
 from __future__ import annotations
@@ -17,9 +20,11 @@ import os
 
 from synclease.adapters.lease_store import LeaseStore
 from synclease.core.clock import Clock
-from synclease.core.lease import LeaseRecord
+from synclease.core.lease import LeaseRecord, LeaseState
 
 log = logging.getLogger("synclease.daemon")
+#: A renewal due within this long is done now (the loop's wake-up is never exactly on time).
+RENEW_SLACK_SECONDS = 0.01
 
 
 class Standing(enum.Enum):
@@ -34,10 +39,12 @@ def fault_code(exc: OSError) -> str:
 
 
 class LeaseKeeper:
-    def __init__(self, store: LeaseStore, clock: Clock) -> None:
+    def __init__(self, store: LeaseStore, clock: Clock, every: float = 0.0) -> None:
         self.store = store
         self.clock = clock
+        self.every = every
         self.lease: LeaseRecord | None = None
+        self._written_at: float | None = None
         #: The short code of the last failed write, None once one succeeds.
         self.write_error: str | None = None
 
@@ -45,6 +52,7 @@ class LeaseKeeper:
         """The first write, at startup: a failure here is a failed start (it propagates)."""
         self.store.write(lease)
         self.lease = lease
+        self._written_at = self.clock.monotonic()
 
     def standing(self) -> Standing:
         """Is the lease file still ours? Only positive evidence says no."""
@@ -63,9 +71,13 @@ class LeaseKeeper:
         if standing is not Standing.OURS:
             return standing
         assert self.lease is not None
-        renewed = self.lease.renewed(self.clock.now(), "draining" if draining else None)
+        state: LeaseState | None = "draining" if draining else None
+        if not self._due(state):
+            return standing
+        renewed = self.lease.renewed(self.clock.now(), state)
         try:
-            self.store.write(renewed)
+            self._written_at = self.clock.monotonic()
+            self.store.write(renewed, durable=False)  # a renewal: data fsynced, directory not (ADR 0015)
         except OSError as exc:
             code = fault_code(exc)
             if code != self.write_error:
@@ -80,6 +92,20 @@ class LeaseKeeper:
         self.write_error = None
         self.lease = renewed
         return Standing.OURS
+
+    def _due(self, state: LeaseState | None) -> bool:
+        """A write is due: ``every`` seconds have passed since the last attempt (a failed one is
+        retried on the same schedule), or the state changes."""
+        assert self.lease is not None
+        if state is not None and self.lease.state != state:
+            return True
+        return self.due_in() <= RENEW_SLACK_SECONDS
+
+    def due_in(self) -> float:
+        """Seconds until the next renewal is due (the loop wakes by then)."""
+        if self._written_at is None:
+            return 0.0
+        return self._written_at + self.every - self.clock.monotonic()
 
     def drop(self) -> None:
         """Delete the lease file, only if it still holds this very lease."""

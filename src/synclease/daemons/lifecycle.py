@@ -11,6 +11,10 @@
   (130) when a SIGINT (Ctrl-C) was among the signals, else 0. A SIGTERM is a request to retire (as
   ``sync stop`` or a reaper asks), and a retirement it asked for is done (0).
 * Shutdown is bounded as a whole (:data:`SHUTDOWN_BOUND_SECONDS`): each step gets what is left.
+* Every wait goes through the daemon's clock: the loop waits on its :class:`Waker` (a
+  :class:`~synclease.core.clock.Waitable`) with ``clock.wait``, so a test clock drives the loop
+  without sleeping. The loop has no timer tick of its own: it wakes when a step's wait is over or
+  when something pokes the waker (a signal, a control request, the worker settling a batch).
 """
 
 from __future__ import annotations
@@ -27,7 +31,6 @@ from collections.abc import Iterator
 
 from synclease.adapters.http_server import ControlServer
 from synclease.core.clock import Clock
-from synclease.core.constants import LOOPBACK
 from synclease.core.errors import EXIT_INTERRUPTED, EXIT_OK
 from synclease.core.record import record
 
@@ -38,7 +41,9 @@ FORCED_DRAIN_SECONDS = 2.0
 #: The whole shutdown (worker, records, port, lease, locks) finishes within this bound.
 SHUTDOWN_BOUND_SECONDS = 15.0
 SERVER_STOP_SECONDS = 2.0
-FORCED_TICK_SECONDS = 0.05
+#: A step that answers None waits "until poked": the clock waits on a finite bound, and this one is
+#: long enough that only a poke ends it in practice.
+UNTIL_POKED_SECONDS = 3600.0
 
 
 @record
@@ -49,7 +54,10 @@ class Leave:
 
 
 class Waker:
-    """A socketpair the loop sleeps on; signals (via ``set_wakeup_fd``) and control requests poke it."""
+    """A socketpair the loop sleeps on; signals (via ``set_wakeup_fd``) and control requests poke it.
+
+    It is a :class:`~synclease.core.clock.Waitable` (``is_set``: a poke is waiting; ``wait``), so the
+    loop waits on it through the clock; :meth:`clear` drops the pokes seen so far."""
 
     def __init__(self) -> None:
         self._read, self._write = socket.socketpair()
@@ -64,13 +72,20 @@ class Waker:
         with contextlib.suppress(OSError):
             self._write.send(b"x")
 
-    def wait(self, timeout: float | None) -> None:
-        """Sleep until poked or ``timeout`` seconds (None: until poked), then drain the pokes."""
+    def is_set(self) -> bool:
+        readable, _, _ = select.select([self._read], [], [], 0)
+        return bool(readable)
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Sleep until poked or ``timeout`` seconds (None: until poked); True if poked. The pokes stay
+        until :meth:`clear`."""
         readable, _, _ = select.select([self._read], [], [], timeout)
-        if readable:
-            with contextlib.suppress(OSError):
-                while self._read.recv(4096):
-                    pass
+        return bool(readable)
+
+    def clear(self) -> None:
+        with contextlib.suppress(OSError):
+            while self._read.recv(4096):
+                pass
 
     def close(self) -> None:
         self._read.close()
@@ -158,24 +173,26 @@ class Daemon(abc.ABC):
             outcome = self.step()
             if isinstance(outcome, Leave):
                 return outcome.reason
+            wait = UNTIL_POKED_SECONDS if outcome is None else outcome
             if self.signals >= 2:
                 now = self.clock.monotonic()
                 forced_at = now if forced_at is None else forced_at
-                if now - forced_at >= FORCED_DRAIN_SECONDS:
+                left = forced_at + FORCED_DRAIN_SECONDS - now
+                if left <= 0:
                     log.warning("second signal: drain cut short after %.1fs", FORCED_DRAIN_SECONDS)
                     return "signal"
-                outcome = FORCED_TICK_SECONDS if outcome is None else min(outcome, FORCED_TICK_SECONDS)
-            self.waker.wait(outcome)
+                wait = min(wait, left)  # wake at the forced deadline, not on a tick
+            self.clock.wait(self.waker, wait)
+            self.waker.clear()  # the step that follows reads every flag a poke announced
 
     def stop_server(self, deadline: float) -> None:
-        """Close the port now: stop ``serve_forever`` (woken by one self-connection), then close."""
+        """Close the port now: ask ``serve_forever`` to stop (one byte on the listener's own
+        socketpair), wait for it through the clock (bounded), then close."""
         server = self.server
         if server is None:
             return
         if self._serving:
-            stopper = threading.Thread(target=server.shutdown, daemon=True)
-            stopper.start()
-            with contextlib.suppress(OSError), socket.create_connection((LOOPBACK, server.port), timeout=0.2):
-                pass
-            stopper.join(timeout=max(0.0, min(SERVER_STOP_SECONDS, deadline - self.clock.monotonic())))
+            server.request_stop()
+            left = max(0.0, min(SERVER_STOP_SECONDS, deadline - self.clock.monotonic()))
+            self.clock.wait(server.stopped, left)
         server.server_close()

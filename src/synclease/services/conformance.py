@@ -237,7 +237,7 @@ def retire_by_supersession(located: Located, lease: LeaseRecord, clock: Clock) -
             SingletonRecord(
                 family=located.family,
                 instance_id=placeholder,
-                generation=store.next_generation(),
+                generation=store.next_generation(clock),
                 pid=os.getpid(),
                 port=lease.port,
                 package_version=lease.package_version,

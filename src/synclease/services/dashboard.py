@@ -18,19 +18,18 @@ from __future__ import annotations
 import os
 import subprocess
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from synclease.adapters import dashboard_store as store
 from synclease.adapters import http_client, listeners, probe, process
 from synclease.adapters.clock import SYSTEM_CLOCK
-from synclease.adapters.signals import ShutdownOps
+from synclease.adapters.signals import InParallel, ShutdownOps
 from synclease.adapters.spawn import python_module, spawn_detached, wait_for_child
 from synclease.core.clock import Clock
 from synclease.core.constants import HEALTH_TIMEOUT_SECONDS
 from synclease.core.dashboard_record import DashboardRecord, log_path
 from synclease.core.dashboards import CleanupResult, DashboardVerdict, judge_all
-from synclease.core.escalate import Ops, Outcome, Target, escalate
+from synclease.core.escalate import Ops, Target, escalate, escalate_wave
 from synclease.core.family import DASHBOARD_FAMILY
 from synclease.core.fleet import ScanResult
 from synclease.core.health import HealthReport, agrees, parse_health
@@ -42,7 +41,6 @@ DASHBOARD_MODULE = "synclease.daemons.dashboard"
 START_DEADLINE_SECONDS = 10.0
 CLEANUP_STEP_SECONDS = 1.0
 STOP_STEP_SECONDS = 3.0
-MAX_PARALLEL = 16
 
 
 # --- the start cleanup --------------------------------------------------------------------------
@@ -56,7 +54,7 @@ def cleanup(
     scan: Callable[[], ScanResult] | None = None,
     step_timeout: float = CLEANUP_STEP_SECONDS,
 ) -> CleanupResult:
-    """Scan the dashboard range once, judge every listener, escalate the proven targets in parallel."""
+    """Scan the dashboard range once, judge every listener, escalate the proven targets in one wave."""
     claims = None if recorded is None else {recorded.port: {recorded.pid}}
     result = (
         scan()
@@ -70,12 +68,7 @@ def cleanup(
         if j.verdict is DashboardVerdict.TARGET and j.pid is not None and j.start_time is not None
     ]
     chosen: Ops = ops if ops is not None else ShutdownOps()
-    outcomes: list[Outcome] = []
-    if targets:
-        with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL, len(targets))) as pool:
-            outcomes = list(
-                pool.map(lambda t: escalate(t, DASHBOARD_FAMILY.port_range, chosen, step_timeout), targets)
-            )
+    outcomes = escalate_wave(targets, DASHBOARD_FAMILY.port_range, chosen, InParallel(chosen), step_timeout)
     return CleanupResult(
         swept=tuple(o for o in outcomes if o.ok),
         failed=tuple(o for o in outcomes if not o.ok),

@@ -110,7 +110,7 @@ def _spawn(root: DaemonRoot, store: LeaseStore, clock: Clock, version: str, by: 
 
 
 def _record(store: LeaseStore, lease: LeaseRecord, clock: Clock) -> None:
-    store.write_singleton(SingletonRecord.naming(lease, store.next_generation(), clock.now()))
+    store.write_singleton(SingletonRecord.naming(lease, store.next_generation(clock), clock.now()))
 
 
 def spawn_singleton(

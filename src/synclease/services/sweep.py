@@ -1,12 +1,13 @@
-"""Sweep: act on a survey. Escalate each chosen candidate in parallel, remove stale lease files,
-then verify what really happened. The result is typed data (:mod:`synclease.core.outcomes`).
+"""Sweep: act on a survey. Escalate the chosen candidates in one wave (every step for all of them at
+once, one shared deadline per step: :func:`~synclease.core.escalate.escalate_wave`), drop the leases
+of the daemons that ended in one shared wait, remove stale lease files, then verify what really
+happened. The result is typed data (:mod:`synclease.core.outcomes`).
 """
 
 from __future__ import annotations
 
 import enum
-from collections.abc import Collection
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Collection, Sequence
 from pathlib import Path
 
 from synclease.adapters import process
@@ -14,10 +15,10 @@ from synclease.adapters.lease_store import LeaseStore
 from synclease.adapters.locks import probe_holder_lock
 from synclease.adapters.other_root import ledger_writable
 from synclease.adapters.root import DaemonRoot
-from synclease.adapters.signals import RealOps, port_closed_by
+from synclease.adapters.signals import InParallel, RealOps, port_closed_by
 from synclease.core.actor import Actor
 from synclease.core.clock import Clock, poll
-from synclease.core.escalate import CleanupPath, Ops, Target, escalate
+from synclease.core.escalate import CleanupPath, Ops, Outcome, Target, escalate_wave
 from synclease.core.fleet import CleanupClass, IdentityRecord, LeaseStatus, SkipReason, StaleLease, Survey
 from synclease.core.ledger import MAX_ROOT_CHARS, EventEvidence, EventKind, is_printable
 from synclease.core.outcomes import Failed, LeaseRemoved, Skipped, SweepResult, Swept
@@ -29,7 +30,6 @@ from synclease.services.singleton import live_health
 from synclease.services.survey import judge_lease
 
 STEP_TIMEOUT_SECONDS = 1.0
-MAX_PARALLEL = 32
 LOCK_POLL_SECONDS = 0.01
 
 
@@ -130,14 +130,28 @@ def _failed(record: IdentityRecord, reason: str) -> Failed:
     return Failed(record.pid, record.port, record.instance_id, reason)
 
 
-def _clean_one(
-    record: IdentityRecord, survey: Survey, ops: Ops, family_range: range
-) -> Swept | Failed | Skipped | None:
-    """Escalate one candidate; None when it was gone before any step of ours took effect."""
-    target = _target(record, survey)
-    if target is None:
-        return _failed(record, "missing_pid" if record.pid is None else "unknown_start_time")
-    outcome = escalate(target, family_range, ops, STEP_TIMEOUT_SECONDS)
+def _clean_wave(
+    chosen: Sequence[IdentityRecord], survey: Survey, ops: Ops, family_range: range, clock: Clock
+) -> list[Swept | Failed | Skipped | None]:
+    """Escalate every chosen candidate in one wave; per candidate, what became of it (None: it was
+    gone before any step of ours took effect)."""
+    items: list[Swept | Failed | Skipped | None] = [None] * len(chosen)
+    targets: list[Target] = []
+    at: list[int] = []
+    for n, record in enumerate(chosen):
+        target = _target(record, survey)
+        if target is None:
+            items[n] = _failed(record, "missing_pid" if record.pid is None else "unknown_start_time")
+        else:
+            targets.append(target)
+            at.append(n)
+    outcomes = escalate_wave(targets, family_range, ops, InParallel(ops, clock), STEP_TIMEOUT_SECONDS)
+    for n, outcome in zip(at, outcomes, strict=True):
+        items[n] = _judge(chosen[n], outcome)
+    return items
+
+
+def _judge(record: IdentityRecord, outcome: Outcome) -> Swept | Failed | Skipped | None:
     if outcome.vetoed is not None:
         veto = SkipReason(outcome.vetoed)
         return Skipped(record.pid, record.port, record.instance_id, record.cleanup_class, veto)
@@ -147,7 +161,7 @@ def _clean_one(
         # Gone before any step of ours took effect (another sweep got there first, or it left by
         # itself): neither swept by us nor a failure.
         return None
-    if not port_closed_by(target.pid, target.port):
+    if not port_closed_by(outcome.target.pid, outcome.target.port):
         return _failed(record, "still_listening")
     reason = "expired_lease" if record.skip_reason is None else record.skip_reason.value
     swept = Swept(record.pid, record.port, record.instance_id, record.package_version, outcome.path, reason)
@@ -170,24 +184,28 @@ def _remove_stale(
     return LeaseRemoved(verdict.instance_id, verdict.pid, verdict.port, again.reason.value)
 
 
-def _drop_dead_lease(store: LeaseStore, path: Path, clock: Clock) -> None:
-    """After a kill the daemon could not delete its own lease: remove it once its holder lock is free.
+def _drop_dead_leases(store: LeaseStore, paths: Sequence[Path], clock: Clock) -> None:
+    """After a kill a daemon could not delete its own lease: remove each once its holder lock is free.
 
     A killed multi-threaded process shows as a zombie before its last thread has closed its files, so
-    the kernel may drop the lock a moment after the process looks gone: wait for it, bounded."""
-    entry = store.read_path(path)
-    if entry.lease is None or process.facts(entry.lease.pid).exists:
-        return
-    lock_path = store.root.holder_lock_path(entry.instance_id)
-    # None: no lock file, the PID proof stands; True: free. Only False (held) is waited on.
-    freed = poll(
+    the kernel may drop the lock a moment after the process looks gone: wait for all of them on one
+    shared deadline (a lock that is still held then keeps its lease)."""
+    entries = [store.read_path(path) for path in paths]
+    dead = [e for e in entries if e.lease is not None and not process.facts(e.lease.pid).exists]
+
+    def free(entry_id: str) -> bool:
+        # None: no lock file, the PID proof stands; True: free. Only False (held) is waited on.
+        return probe_holder_lock(store.root.holder_lock_path(entry_id)) is not False
+
+    poll(
         clock,
-        lambda: True if probe_holder_lock(lock_path) is not False else None,
+        lambda: True if all(free(e.instance_id) for e in dead) else None,
         STEP_TIMEOUT_SECONDS,
         LOCK_POLL_SECONDS,
     )
-    if freed:
-        store.delete_stale(entry)
+    for entry in dead:
+        if free(entry.instance_id):
+            store.delete_stale(entry)
 
 
 def _reason(record: IdentityRecord) -> str:
@@ -222,21 +240,21 @@ def sweep(
         if r.cleanup_class in classes and r.cleanup_class is not CleanupClass.NEVER_TOUCH
     ]
     result.skipped = [Skipped.of(r) for r in survey.orphans + survey.ignored if r not in chosen]
-    if chosen:
-        with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL, len(chosen))) as pool:
-            for item in pool.map(lambda r: _clean_one(r, survey, guarded, family_range), chosen):
-                if isinstance(item, Swept):
-                    result.swept.append(item)
-                elif isinstance(item, Failed):
-                    result.failed.append(item)
-                elif isinstance(item, Skipped):
-                    result.skipped.append(item)
+    for item in _clean_wave(chosen, survey, guarded, family_range, clock):
+        if isinstance(item, Swept):
+            result.swept.append(item)
+        elif isinstance(item, Failed):
+            result.failed.append(item)
+        elif isinstance(item, Skipped):
+            result.skipped.append(item)
+    owned = []
     for record in chosen:
         entry = survey.lease_entry(record.instance_id) if record.lease_present else None
         if record.other_root is not None:
             continue  # another root's lease file is its own root's to drop; we never change that root
         if entry is not None and entry.lease is not None and record.pid == entry.lease.pid:
-            _drop_dead_lease(store, entry.path, clock)  # only once its holder is provably gone
+            owned.append(entry.path)
+    _drop_dead_leases(store, owned, clock)  # only those whose holder is provably gone
     for verdict in survey.lease_verdicts:
         if verdict.stale:
             removed = _remove_stale(store, verdict, survey, clock)

@@ -3,6 +3,9 @@
 * startup: take the holder lock, bind, write the lease; when run by a user (not ``--managed``), claim
   the singleton under the singleton lock, or refuse (exit 3) unless ``--replace``.
 * step: renew the lease, observe, ask the pure governor (:func:`synclease.core.governor.decide`).
+  The loop steps once a heartbeat, or when poked (a signal, a control request, or, while draining,
+  the worker settling its batch): no polling. The lease is written at most once a heartbeat, and at
+  once when its state changes (``draining``).
 * shutdown: stop the worker (its batch is finished or released), clear the singleton record if it
   still names us, close the port, drop the lease if it is still ours, release the holder lock.
 """
@@ -38,7 +41,6 @@ from synclease.daemons.sync.witness import Witness
 log = logging.getLogger("synclease.daemon")
 RETIRE_LOCK_TIMEOUT_SECONDS = 5.0
 WORKER_STOP_TIMEOUT_SECONDS = 10.0
-DRAIN_TICK_SECONDS = 0.05
 
 
 @record(frozen=False)
@@ -68,7 +70,8 @@ class SyncDaemon(Daemon):
         self.baseline_generation = 0
         self.started_at = self.clock.now()
         self.start = process.own_start()
-        self.keeper = LeaseKeeper(self.store, self.clock)
+        self.keeper = LeaseKeeper(self.store, self.clock, every=opts.settings.heartbeat_seconds)
+        self.worker.on_settled(self._settled)
         self.witness = Witness(opts.root, self.clock)
         self._holder = HolderLock(opts.root.holder_lock_path(opts.instance_id))
 
@@ -105,6 +108,11 @@ class SyncDaemon(Daemon):
         self.waker.poke()
         return True
 
+    def _settled(self) -> None:
+        """The worker's batch settled: a draining daemon decides again now (it may retire)."""
+        if self.draining:
+            self.waker.poke()
+
     def kick(self) -> None:
         self.last_kick = self.clock.monotonic()
         self.worker.kick()
@@ -115,7 +123,7 @@ class SyncDaemon(Daemon):
         """Take the holder lock, bind, write the lease; claim the singleton unless managed."""
         self._holder.acquire()
         if self.opts.managed:
-            self.baseline_generation = self.store.next_generation() - 1
+            self.baseline_generation = self.store.next_generation(self.clock) - 1
             return self._bind_and_lease()[0]
         hint = "use `synclease sync run --replace` to supersede it"
         server, self.baseline_generation = claim_singleton(
@@ -163,7 +171,11 @@ class SyncDaemon(Daemon):
             return Leave(decision.reason.value)
         if decision.action is governor.Action.DRAIN and not self.draining:
             self._begin_drain(decision.reason)
-        return DRAIN_TICK_SECONDS if self.draining else self.opts.settings.heartbeat_seconds
+        # Wake for the next renewal (a step between heartbeats does not push it back); while
+        # draining, the settled batch pokes the loop.
+        # A renewal that did not happen (stalled, revoked) leaves nothing due sooner: a heartbeat.
+        heartbeat, due = self.opts.settings.heartbeat_seconds, self.keeper.due_in()
+        return heartbeat if due <= 0 else min(heartbeat, due)
 
     def tick(self) -> governor.Decision:
         """Renew the lease (unless stalled by a failpoint), observe, decide. A host fault while

@@ -17,11 +17,17 @@ Seams for the daemon's governor:
   (a late ``complete`` of that batch is then a harmless no-op: rows are deleted only while still ours).
 * :meth:`SyncWorker.last_activity_monotonic` — the idle clock: claims, uploads and kicks count; empty
   polls and status reads do not.
+* :meth:`SyncWorker.on_settled` — called (from the worker's thread) each time a claim ends and
+  ``in_flight()`` turns False, so a draining daemon wakes when its batch settles instead of polling.
 
 Nothing is ever lost: an event is deleted only after a 2xx or when it moves to the dead-letter table;
 if this process dies mid-upload, the claim lapses after ``claim_seconds`` and any instance re-claims it
 (at-least-once; receivers dedupe by id).
-All waits go through the clock (``clock.wait(wake_event, seconds)``), so tests never really wait.
+All waits go through the clock (``clock.wait(wake_event, seconds)``, and ``stop`` waits for the thread
+to finish with ``clock.wait(finished_event, timeout)``), so tests never really wait. Without a session
+the worker has nothing to do and sleeps until stopped (:data:`NO_SESSION_WAIT_SECONDS` bounds the
+clock's wait); with one, it looks at the queue when kicked and at least every
+:data:`DEFAULT_IDLE_POLL_SECONDS` (a safety net for a kick that was missed).
 """
 
 from __future__ import annotations
@@ -68,9 +74,14 @@ DEFAULT_BATCH_SIZE = 100
 DEFAULT_CLAIM_SECONDS = 30.0
 #: Per socket operation; well under the claim, so a normal slow upload settles before its claim lapses.
 DEFAULT_UPLOAD_TIMEOUT_SECONDS = 10.0
-#: How often an idle worker looks at the queue by itself (``sync push`` from another process enqueues
-#: straight into SQLite; a ``kick`` makes it look at once).
-DEFAULT_IDLE_POLL_SECONDS = 1.0
+#: How often an idle worker looks at the queue by itself: ``sync push`` from another process enqueues
+#: straight into SQLite and then kicks the daemon (``POST /api/kick``), which makes it look at once;
+#: this poll only catches a kick that was missed (and claims that lapsed), so it is rare: an idle
+#: daemon must stay under one wake-up a second in all.
+DEFAULT_IDLE_POLL_SECONDS = 10.0
+#: With no session nothing can be uploaded: the worker sleeps until it is stopped (a login restarts
+#: the daemon); the clock's wait is bounded, so it looks again after this long.
+NO_SESSION_WAIT_SECONDS = 3600.0
 
 
 class SyncWorker:
@@ -113,6 +124,8 @@ class SyncWorker:
         self._wake = threading.Event()
         self._no_more_claims = threading.Event()
         self._thread: threading.Thread | None = None
+        self._finished = threading.Event()
+        self._settled: Callable[[], None] | None = None
         self._in_flight = False
         self._batch: list[str] = []
         self._failures = 0
@@ -142,11 +155,15 @@ class SyncWorker:
             self._no_more_claims.set()
         self._wake.set()
 
+    def on_settled(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` (on the worker's thread) whenever a claim ends (``in_flight()`` False)."""
+        self._settled = callback
+
     def stop(self, timeout: float) -> None:
         self.stop_claiming()
         thread = self._thread
         if thread is not None and thread is not threading.current_thread():
-            thread.join(timeout)
+            self._clock.wait(self._finished, timeout)
         with self._lock:
             leftover = list(self._batch)
             self._batch = []
@@ -201,21 +218,24 @@ class SyncWorker:
     # --- the loop -------------------------------------------------------------------------------
 
     def _run(self) -> None:
-        while not self._no_more_claims.is_set():
-            try:
-                delay = self._step()
-            except Exception:  # a bug must not kill the thread silently and strand the queue
-                log.exception("sync worker step failed")
-                delay = self._record_failure("internal error", auth_failed=False, retry_after=None)
-            if delay > 0 and not self._no_more_claims.is_set():
-                self._clock.wait(self._wake, delay)
-            self._wake.clear()
+        try:
+            while not self._no_more_claims.is_set():
+                try:
+                    delay = self._step()
+                except Exception:  # a bug must not kill the thread silently and strand the queue
+                    log.exception("sync worker step failed")
+                    delay = self._record_failure("internal error", auth_failed=False, retry_after=None)
+                if delay > 0 and not self._no_more_claims.is_set():
+                    self._clock.wait(self._wake, delay)
+                self._wake.clear()
+        finally:
+            self._finished.set()
 
     def _step(self) -> float:
         """One claim/upload/settle round; returns how long to wait before the next one."""
         session = self._session
         if session is None:
-            return self._idle_poll  # local-only: events wait for a session
+            return NO_SESSION_WAIT_SECONDS  # local-only: events wait for a session
         with self._lock:
             if self._no_more_claims.is_set():
                 return 0.0
@@ -241,6 +261,8 @@ class SyncWorker:
             with self._lock:
                 self._in_flight = False
                 self._batch = []
+            if self._settled is not None:
+                self._settled()
 
     def _holding(self, ids: list[str]) -> None:
         with self._lock:
