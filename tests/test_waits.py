@@ -282,14 +282,18 @@ def test_stopping_the_control_plane_opens_no_connection_to_itself() -> None:
 # --- the renewal's write --------------------------------------------------------------------------
 
 
-def test_a_renewal_is_atomic_without_fsync(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_renewal_syncs_its_data_but_not_the_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A crash never leaves a torn or empty lease (the data is synced before the rename); a renewal
+    only skips making the rename itself durable (ADR 0015)."""
     synced: list[int] = []
     real = os.fsync
     monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(fd), real(fd))[1])
     fsio.atomic_write(tmp_path / "a.json", b"{}")
     assert len(synced) == 2  # the file and its directory
     fsio.atomic_write(tmp_path / "a.json", b"{ }", durable=False)
-    assert len(synced) == 2
+    assert len(synced) == 3  # the file only
     assert (tmp_path / "a.json").read_bytes() == b"{ }"
     assert [p.name for p in tmp_path.iterdir()] == ["a.json"]  # no temp file left
 
@@ -306,13 +310,17 @@ def test_next_generation_reads_the_given_clock(tmp_path: Path) -> None:
 def test_a_scan_does_not_wait_past_its_deadline_for_the_listener_table(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from synclease.adapters import probe, process
+    from synclease.adapters import listeners, probe
 
     stuck = threading.Event()
     release = threading.Timer(10.0, stuck.set)  # only so that a broken bound ends the test at all
     release.start()
     monkeypatch.setattr(probe, "TABLE_DEADLINE_SECONDS", 0.2)
-    monkeypatch.setattr(process, "read_listener_table", lambda ports: (stuck.wait(), ({}, None))[1])
+    monkeypatch.setattr(
+        listeners,
+        "read_table",
+        lambda ports: (stuck.wait(), listeners.TableRead({}, listeners.SOURCE_PER_PID, None))[1],
+    )
     try:
         result = probe.scan(allocate_ports())
     finally:
