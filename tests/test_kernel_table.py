@@ -328,6 +328,23 @@ def test_listens_on_reads_the_kernel_table_and_the_fd_table(bound: dict[int, soc
         child.wait()
 
 
+@linux_only
+def test_both_fd_table_readers_see_the_same_sockets(bound: dict[int, socket.socket]) -> None:
+    """socket_inodes and holds_sockets read one fd-table walk: what one lists the other holds."""
+    table = listeners.read_table(range(min(bound), max(bound) + 1))
+    mine = {s.inode for port in bound for s in table.sockets[port]}
+    held = procfs.socket_inodes(os.getpid())
+    assert held is not None and mine <= held
+    assert procfs.holds_sockets(os.getpid(), mine) is True
+    assert procfs.holds_sockets(os.getpid(), {max(held) + 1}) is False
+    gone = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, check=True
+    )
+    pid = int(gone.stdout)
+    assert procfs.socket_inodes(pid) == frozenset()
+    assert procfs.holds_sockets(pid, mine) is False
+
+
 def test_the_scan_does_not_import_psutil_on_linux() -> None:
     code = (
         "import sys\n"
