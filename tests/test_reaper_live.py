@@ -98,17 +98,9 @@ def doctor(
 
 def spawn(box: Sandbox, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
     """``python -m synclease.daemons.sync`` as a direct child of the test, its output in a file beside the root."""
-    log = box.root.parent / f"{box.root.name}-daemon-{len(box.children)}.log"
-    with open(log, "wb") as handle:
-        proc = box.popen(
-            [sys.executable, "-m", "synclease.daemons.sync", *args],
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=handle,
-            stderr=subprocess.STDOUT,
-        )
-    proc.log_path = log  # type: ignore[attr-defined]
-    return proc
+    return box.popen_logged(
+        [sys.executable, "-m", "synclease.daemons.sync", *args], f"{box.root.name}-daemon", env
+    )
 
 
 def serving(box: Sandbox, proc: subprocess.Popen[bytes]) -> dict[str, Any]:
