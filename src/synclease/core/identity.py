@@ -7,6 +7,7 @@ The process adapter (:mod:`synclease.adapters.process`) gathers the facts; this 
 from __future__ import annotations
 
 import enum
+import operator
 from typing import Any, Generic, TypeVar, overload
 
 from synclease.core.constants import START_TIME_TOLERANCE_SECONDS
@@ -58,6 +59,7 @@ class StartOf(Generic[_S]):
 
     def __init__(self, epoch: str, ticks: str, boot_id: str = "boot_id") -> None:
         self.names = (epoch, ticks, boot_id)
+        self._read = operator.attrgetter(*self.names)
 
     @overload
     def __get__(self, obj: None, owner: type[Any]) -> StartOf[_S]: ...
@@ -66,8 +68,7 @@ class StartOf(Generic[_S]):
     def __get__(self, obj: object, owner: type[Any]) -> StartOf[_S] | StartStamp | None:
         if obj is None:
             return self
-        epoch, ticks, boot_id = (getattr(obj, name) for name in self.names)
-        return start_stamp(epoch, ticks, boot_id)
+        return start_stamp(*self._read(obj))
 
 
 def _stamp(value: Start) -> StartStamp:
