@@ -13,7 +13,8 @@ from synclease.core.fleet import IdentityRecord, Listener
 from synclease.core.health import HealthReport
 from synclease.core.identity import ProcessFacts, StartOf, StartStamp, same_start, start_stamp
 from synclease.core.lease import LeaseRecord
-from synclease.core.record import fields
+from synclease.core.record import fields, replace
+from tests.test_classify import make_lease
 from tests.test_one_home import _modules
 
 #: The records that carry a process start, and the flat fields it is read from.
@@ -63,3 +64,10 @@ def test_records_read_their_flat_fields_as_the_same_stamp() -> None:
 
 def test_the_start_of_a_class_is_its_descriptor() -> None:
     assert isinstance(Listener.start, StartOf)
+
+
+def test_wire_is_the_inverse_of_start_of() -> None:
+    stamp = StartStamp(5.0, 12, "b")
+    assert list(stamp.wire()) == ["process_start_time", "process_start_ticks", "boot_id"]
+    assert replace(make_lease(), **stamp.wire()).start == stamp
+    assert replace(make_lease(), **StartStamp(6.5).wire()).start == StartStamp(6.5)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import enum
 import operator
-from typing import Any, Generic, TypeVar, overload
+from typing import Any, Generic, TypedDict, TypeVar, overload
 
 from synclease.core.constants import START_TIME_TOLERANCE_SECONDS
 from synclease.core.record import record
@@ -26,6 +26,14 @@ class HolderVerdict(enum.StrEnum):
         return self in (HolderVerdict.DEAD, HolderVerdict.PID_REUSED)
 
 
+class StartFields(TypedDict):
+    """A start as the wire documents (lease, health, dashboard record) carry it: three flat fields."""
+
+    process_start_time: float
+    process_start_ticks: int | None
+    boot_id: str | None
+
+
 @record
 class StartStamp:
     """When a process started. ``epoch`` is wall-clock seconds (as ``psutil`` derives it from the boot
@@ -35,6 +43,10 @@ class StartStamp:
     epoch: float
     ticks: int | None = None
     boot_id: str | None = None
+
+    def wire(self) -> StartFields:
+        """The flat wire fields, in the documents' order (the inverse of :class:`StartOf`)."""
+        return {"process_start_time": self.epoch, "process_start_ticks": self.ticks, "boot_id": self.boot_id}
 
 
 Start = StartStamp | float
