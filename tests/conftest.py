@@ -229,22 +229,26 @@ class Sandbox:
         self.children.append(proc)
         return proc
 
+    def popen_logged(
+        self, argv: list[str], name: str, env: dict[str, str] | None = None, **popen: Any
+    ) -> subprocess.Popen[bytes]:
+        """``argv`` as a direct child, no stdin, its output in ``<name>-<n>.log`` beside the root
+        (the path is the process's ``log_path``)."""
+        log = self.root.parent / f"{name}-{len(self.children)}.log"
+        with open(log, "wb") as handle:
+            proc = self.popen(
+                argv, env=env, stdin=subprocess.DEVNULL, stdout=handle, stderr=subprocess.STDOUT, **popen
+            )
+        proc.log_path = log  # type: ignore[attr-defined]
+        return proc
+
     def run_daemon(
         self, *args: str, env: dict[str, str] | None = None, **popen: Any
     ) -> subprocess.Popen[bytes]:
         """``synclease sync run`` as a direct child, its output in a file under the root."""
-        log = self.root.parent / f"fg-{len(self.children)}.log"
-        with open(log, "wb") as handle:
-            proc = self.popen(
-                [sys.executable, "-m", "synclease", "sync", "run", *args],
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=handle,
-                stderr=subprocess.STDOUT,
-                **popen,
-            )
-        proc.log_path = log  # type: ignore[attr-defined]
-        return proc
+        return self.popen_logged(
+            [sys.executable, "-m", "synclease", "sync", "run", *args], "fg", env, **popen
+        )
 
     def listeners(self) -> dict[int, int | None]:
         return listening_pids(self.ports)

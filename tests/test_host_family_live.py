@@ -41,17 +41,9 @@ def watch_leases(box: Sandbox) -> list[dict[str, Any]]:
 
 
 def start_watcher(box: Sandbox, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
-    log = box.root.parent / f"watch-{len(box.children)}.log"
-    with open(log, "wb") as handle:
-        proc = box.popen(
-            [sys.executable, str(HOSTCLI), "watch", *args],
-            env={**FAMILY_ENV, **(env or {})},
-            stdin=subprocess.DEVNULL,
-            stdout=handle,
-            stderr=subprocess.STDOUT,
-        )
-    proc.log_path = log  # type: ignore[attr-defined]
-    return proc
+    return box.popen_logged(
+        [sys.executable, str(HOSTCLI), "watch", *args], "watch", {**FAMILY_ENV, **(env or {})}
+    )
 
 
 def serving(box: Sandbox, proc: subprocess.Popen[bytes]) -> dict[str, Any]:

@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import shutil
 import socket
 import struct
 import subprocess
 import sys
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import psutil
@@ -47,6 +46,7 @@ from synclease.core.sock_diag import (
 )
 from synclease.services.survey import survey
 from tests.conftest import GENERAL_PORTS, Sandbox, port_free
+from tests.test_reaper_live import expired_lease
 
 linux_only = pytest.mark.skipif(not procfs.available(), reason="the kernel table is Linux's")
 IDLE_PROCESS = "import signal\nwhile True:\n    signal.pause()\n"
@@ -328,6 +328,23 @@ def test_listens_on_reads_the_kernel_table_and_the_fd_table(bound: dict[int, soc
         child.wait()
 
 
+@linux_only
+def test_both_fd_table_readers_see_the_same_sockets(bound: dict[int, socket.socket]) -> None:
+    """socket_inodes and holds_sockets read one fd-table walk: what one lists the other holds."""
+    table = listeners.read_table(range(min(bound), max(bound) + 1))
+    mine = {s.inode for port in bound for s in table.sockets[port]}
+    held = procfs.socket_inodes(os.getpid())
+    assert held is not None and mine <= held
+    assert procfs.holds_sockets(os.getpid(), mine) is True
+    assert procfs.holds_sockets(os.getpid(), {max(held) + 1}) is False
+    gone = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, check=True
+    )
+    pid = int(gone.stdout)
+    assert procfs.socket_inodes(pid) == frozenset()
+    assert procfs.holds_sockets(pid, mine) is False
+
+
 def test_the_scan_does_not_import_psutil_on_linux() -> None:
     code = (
         "import sys\n"
@@ -357,27 +374,6 @@ def test_proc_facts_agree_with_psutil() -> None:
 
 
 # --- a PID that does not hold the socket ------------------------------------------------------------
-
-
-def _lease(store: LeaseStore, pid: int, start: float, port: int) -> LeaseRecord:
-    """An expired lease naming ``pid``: were ``pid`` the listener, the listener would be safe_auto."""
-    then = datetime.now(UTC) - timedelta(seconds=60)
-    return LeaseRecord(
-        family="sync",
-        instance_id=secrets.token_hex(8),
-        scope_id=store.root.scope_id,
-        daemon_root=str(store.root.path),
-        pid=pid,
-        process_start_time=start,
-        port=port,
-        package_version="3.2.2",
-        protocol_version=1,
-        acquired_at=then,
-        renewed_at=then,
-        ttl_seconds=10.0,
-        state="serving",
-        token=secrets.token_urlsafe(32),
-    )
 
 
 def _self_report(lease: LeaseRecord) -> dict[str, Any]:
@@ -411,7 +407,7 @@ def test_a_socket_passed_to_another_process_is_identity_mismatch(
     claimed = sandbox.popen([sys.executable, "-c", IDLE_PROCESS], stdin=subprocess.DEVNULL)
     start = process.facts(claimed.pid).start_time
     assert start is not None
-    lease = _lease(store, claimed.pid, start, port)
+    lease = expired_lease(store, pid=claimed.pid, start=start, port=port)
     store.write(lease)
     parent, child = socket.socketpair()
     with parent, child:

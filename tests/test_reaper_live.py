@@ -98,17 +98,9 @@ def doctor(
 
 def spawn(box: Sandbox, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
     """``python -m synclease.daemons.sync`` as a direct child of the test, its output in a file beside the root."""
-    log = box.root.parent / f"{box.root.name}-daemon-{len(box.children)}.log"
-    with open(log, "wb") as handle:
-        proc = box.popen(
-            [sys.executable, "-m", "synclease.daemons.sync", *args],
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=handle,
-            stderr=subprocess.STDOUT,
-        )
-    proc.log_path = log  # type: ignore[attr-defined]
-    return proc
+    return box.popen_logged(
+        [sys.executable, "-m", "synclease.daemons.sync", *args], f"{box.root.name}-daemon", env
+    )
 
 
 def serving(box: Sandbox, proc: subprocess.Popen[bytes]) -> dict[str, Any]:
@@ -189,30 +181,33 @@ def store_of(box: Sandbox) -> LeaseStore:
     return LeaseStore(DaemonRoot(box.root.resolve()).prepare())
 
 
+def expired_lease(store: LeaseStore, *, pid: int, start: float, port: int, ttl: float = 10.0) -> LeaseRecord:
+    """A lease of ``store``'s root naming ``pid``, last renewed a minute ago (expired for ``ttl`` < 60)."""
+    then = datetime.now(UTC) - timedelta(seconds=60)
+    return LeaseRecord(
+        family="sync",
+        instance_id=secrets.token_hex(8),
+        scope_id=store.root.scope_id,
+        daemon_root=str(store.root.path),
+        pid=pid,
+        process_start_time=start,
+        port=port,
+        package_version="3.2.2",
+        protocol_version=1,
+        acquired_at=then,
+        renewed_at=then,
+        ttl_seconds=ttl,
+        state="serving",
+        token=secrets.token_urlsafe(32),
+    )
+
+
 def write_lease(box: Sandbox, *, pid: int, start: float, port: int, ttl: float = 10.0) -> str:
     """A lease record written with the codec, as a crashed holder would have left it."""
     store = store_of(box)
-    now = datetime.now(UTC) - timedelta(seconds=60)
-    instance_id = secrets.token_hex(8)
-    store.write(
-        LeaseRecord(
-            family="sync",
-            instance_id=instance_id,
-            scope_id=store.root.scope_id,
-            daemon_root=str(store.root.path),
-            pid=pid,
-            process_start_time=start,
-            port=port,
-            package_version="3.2.2",
-            protocol_version=1,
-            acquired_at=now,
-            renewed_at=now,
-            ttl_seconds=ttl,
-            state="serving",
-            token=secrets.token_urlsafe(32),
-        )
-    )
-    return instance_id
+    lease = expired_lease(store, pid=pid, start=start, port=port, ttl=ttl)
+    store.write(lease)
+    return lease.instance_id
 
 
 @contextlib.contextmanager

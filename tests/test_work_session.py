@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import stat
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -123,6 +124,23 @@ def test_parse_token_refuses_without_echoing_the_token(given: str) -> None:
     assert "SECRET" not in text
     assert "x" * 50 not in text
     assert "\n" not in text
+
+
+@pytest.mark.parametrize(
+    ("parse", "given", "message"),
+    [
+        (parse_server_url, " ", "server URL is empty"),
+        (parse_server_url, "https://" + "a" * 3000, "server URL is longer than 2048 characters"),
+        (parse_token, "\n", "token is empty"),
+        (parse_token, "x" * (MAX_TOKEN_CHARS + 1), f"token is longer than {MAX_TOKEN_CHARS} characters"),
+    ],
+)
+def test_url_and_token_refuse_empty_and_overlong_text_the_same_way(
+    parse: Callable[[str], str], given: str, message: str
+) -> None:
+    with pytest.raises(BadInputError) as info:
+        parse(given)
+    assert info.value.message == message
 
 
 def test_parse_label() -> None:

@@ -93,16 +93,7 @@ def test_daemon_clock_stepped_back_keeps_serving_and_its_lease_readable(
 
 def managed_daemon(box: Sandbox, env: dict[str, str]) -> tuple[subprocess.Popen[bytes], dict[str, Any]]:
     """A daemon nobody recorded (not the singleton): as far as a reaper can tell, an orphan."""
-    log = box.root.parent / f"managed-{len(box.children)}.log"
-    with open(log, "wb") as handle:
-        proc = box.popen(
-            [sys.executable, "-m", "synclease.daemons.sync", "--managed"],
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=handle,
-            stderr=subprocess.STDOUT,
-        )
-    proc.log_path = log  # type: ignore[attr-defined]
+    proc = box.popen_logged([sys.executable, "-m", "synclease.daemons.sync", "--managed"], "managed", env)
     lease = wait_for(
         lambda: next((x for x in box.leases() if x["pid"] == proc.pid and get_health(x["port"])), None)
     )

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Collection
+from collections.abc import Collection, Iterator
 
 from synclease.core.identity import ProcessFacts, StartStamp
 from synclease.core.sock_diag import socket_inode
@@ -117,47 +117,47 @@ def own_rss_bytes() -> int | None:
         return None
 
 
-def socket_inodes(pid: int) -> frozenset[int] | None:
-    """The socket inodes in ``pid``'s own descriptor table; empty when it has gone, None when we may
-    not look (another user's process)."""
+def _fd_socket_inodes(pid: int) -> Iterator[int] | None:
+    """The socket inodes in ``pid``'s own descriptor table, lowest descriptor first and read lazily;
+    empty when it has gone, None when we may not look (another user's process)."""
     base = f"{PROC}/{pid}/fd"
     try:
         names = os.listdir(base)
     except (FileNotFoundError, ProcessLookupError):
-        return frozenset()
+        return iter(())
     except OSError:
         return None
-    found: set[int] = set()
+    return _read_socket_inodes(base, sorted(names, key=lambda n: int(n) if n.isdigit() else 0))
+
+
+def _read_socket_inodes(base: str, names: list[str]) -> Iterator[int]:
     for name in names:
         try:
             inode = socket_inode(os.readlink(f"{base}/{name}"))
         except OSError:  # closed meanwhile
             continue
         if inode is not None:
-            found.add(inode)
-    return frozenset(found)
+            yield inode
+
+
+def socket_inodes(pid: int) -> frozenset[int] | None:
+    """The socket inodes in ``pid``'s own descriptor table; empty when it has gone, None when we may
+    not look (another user's process)."""
+    found = _fd_socket_inodes(pid)
+    return None if found is None else frozenset(found)
 
 
 def holds_sockets(pid: int, inodes: Collection[int]) -> bool | None:
     """Whether ``pid``'s own descriptor table holds every socket of ``inodes`` (None: we may not look).
     Stops reading at the last one found: a daemon's listening socket is among its first descriptors."""
-    base = f"{PROC}/{pid}/fd"
-    try:
-        names = os.listdir(base)
-    except (FileNotFoundError, ProcessLookupError):
-        return False
-    except OSError:
+    found = _fd_socket_inodes(pid)
+    if found is None:
         return None
     missing = set(inodes)
-    for name in sorted(names, key=lambda n: int(n) if n.isdigit() else 0):
-        try:
-            inode = socket_inode(os.readlink(f"{base}/{name}"))
-        except OSError:  # closed meanwhile
-            continue
-        if inode is not None:
-            missing.discard(inode)
-            if not missing:
-                return True
+    for inode in found:
+        missing.discard(inode)
+        if not missing:
+            return True
     return False
 
 

@@ -157,8 +157,7 @@ def _os_agrees(obs: Sighting) -> Verdict:
     facts = obs.process
     if facts is None or not facts.exists or facts.start_time is None:
         return Status.FAIL, f"pid {pid}: start time not readable from the OS"
-    observed = StartStamp(facts.start_time, facts.start_ticks, facts.boot_id)
-    if not same_start(start, observed):
+    if not same_start(start, facts.start):
         return Status.FAIL, f"pid {pid} started {facts.start_time:.2f}, claimed {start.epoch:.2f}"
     return Status.PASS, f"pid {pid} listens on {obs.port}, start {facts.start_time:.2f} agrees"
 

@@ -15,7 +15,7 @@ from synclease.core.clock import to_wire
 from synclease.core.codec import MAX_PID, MAX_START_TIME, CodecError, Strict, check_header, dump, load_object
 from synclease.core.constants import DASHBOARD, DASHBOARD_PORT_RANGE, LOOPBACK
 from synclease.core.health import Claim
-from synclease.core.identity import StartStamp
+from synclease.core.identity import StartOf, StartStamp
 from synclease.core.record import field, record
 
 DASHBOARD_SCHEMA = "synclease.dashboard"
@@ -43,9 +43,7 @@ class DashboardRecord:
     process_start_ticks: int | None = None
     boot_id: str | None = None
 
-    @property
-    def start(self) -> StartStamp:
-        return StartStamp(self.process_start_time, self.process_start_ticks, self.boot_id)
+    start = StartOf[StartStamp]("process_start_time", "process_start_ticks")
 
     @property
     def url(self) -> str:

@@ -16,7 +16,7 @@ from typing import Any
 
 from synclease.core.family import SYNC_FAMILY, Family
 from synclease.core.health import HealthReport
-from synclease.core.identity import HolderVerdict, ProcessFacts, StartStamp
+from synclease.core.identity import HolderVerdict, ProcessFacts, StartOf, StartStamp
 from synclease.core.lease import LeaseEntry, SingletonRecord, is_expired
 from synclease.core.reasons import LedgerReason
 from synclease.core.record import as_json, record
@@ -104,13 +104,7 @@ class Listener:
     #: The listener process's effective uid (None when unknown).
     uid: int | None = None
 
-    @property
-    def start(self) -> StartStamp | None:
-        return (
-            None
-            if self.pid_start_time is None
-            else StartStamp(self.pid_start_time, self.pid_start_ticks, self.boot_id)
-        )
+    start = StartOf[StartStamp | None]("pid_start_time", "pid_start_ticks")
 
 
 @record
@@ -204,11 +198,7 @@ class IdentityRecord:
     other_root: str | None = None
     root_problem: str | None = None
 
-    @property
-    def start(self) -> StartStamp | None:
-        if self.process_start_time is None:
-            return None
-        return StartStamp(self.process_start_time, self.process_start_ticks, self.boot_id)
+    start = StartOf[StartStamp | None]("process_start_time", "process_start_ticks")
 
     @property
     def our_singleton(self) -> bool:

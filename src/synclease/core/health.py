@@ -12,7 +12,7 @@ from datetime import datetime
 
 from synclease.core.codec import MAX_PID, MAX_START_TIME, Lenient
 from synclease.core.constants import SYNC
-from synclease.core.identity import Start, StartStamp, same_start
+from synclease.core.identity import Start, StartOf, StartStamp, same_start
 from synclease.core.lease import LeaseRecord
 from synclease.core.record import record
 
@@ -58,11 +58,7 @@ class HealthReport:
     queue_db_path: str | None = None
     project: str | None = None
 
-    @property
-    def start(self) -> StartStamp | None:
-        if self.process_start_time is None:
-            return None
-        return StartStamp(self.process_start_time, self.process_start_ticks, self.boot_id)
+    start = StartOf[StartStamp | None]("process_start_time", "process_start_ticks")
 
 
 def is_sync_like(doc: Lenient, protocol_version: int | None, package_version: str | None) -> bool:

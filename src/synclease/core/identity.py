@@ -7,6 +7,8 @@ The process adapter (:mod:`synclease.adapters.process`) gathers the facts; this 
 from __future__ import annotations
 
 import enum
+import operator
+from typing import Any, Generic, TypedDict, TypeVar, overload
 
 from synclease.core.constants import START_TIME_TOLERANCE_SECONDS
 from synclease.core.record import record
@@ -24,6 +26,14 @@ class HolderVerdict(enum.StrEnum):
         return self in (HolderVerdict.DEAD, HolderVerdict.PID_REUSED)
 
 
+class StartFields(TypedDict):
+    """A start as the wire documents (lease, health, dashboard record) carry it: three flat fields."""
+
+    process_start_time: float
+    process_start_ticks: int | None
+    boot_id: str | None
+
+
 @record
 class StartStamp:
     """When a process started. ``epoch`` is wall-clock seconds (as ``psutil`` derives it from the boot
@@ -34,8 +44,43 @@ class StartStamp:
     ticks: int | None = None
     boot_id: str | None = None
 
+    def wire(self) -> StartFields:
+        """The flat wire fields, in the documents' order (the inverse of :class:`StartOf`)."""
+        return {"process_start_time": self.epoch, "process_start_ticks": self.ticks, "boot_id": self.boot_id}
+
 
 Start = StartStamp | float
+
+#: What a record's start reads as: :class:`StartStamp` where the record always knows it (a lease, a
+#: dashboard record), ``StartStamp | None`` where it may not (a listener, a self-report).
+_S = TypeVar("_S", StartStamp, StartStamp | None)
+
+
+def start_stamp(epoch: float | None, ticks: int | None, boot_id: str | None) -> StartStamp | None:
+    """The one way flat start fields (as the wire documents carry them) become a :class:`StartStamp`:
+    None when the wall-clock start is unknown (ticks and boot id alone do not make a start)."""
+    return None if epoch is None else StartStamp(epoch, ticks, boot_id)
+
+
+class StartOf(Generic[_S]):
+    """A record's ``start``: its flat start fields, read as one :class:`StartStamp` by
+    :func:`start_stamp`. The wire documents keep their flat fields (``process_start_time``,
+    ``process_start_ticks``, ``boot_id``), so the codecs stay byte-identical; every record that has a
+    start declares it with this, e.g. ``start = StartOf[StartStamp]("process_start_time",
+    "process_start_ticks")``. A descriptor, not a base class: records refuse subclassing (ADR 0020)."""
+
+    def __init__(self, epoch: str, ticks: str, boot_id: str = "boot_id") -> None:
+        self.names = (epoch, ticks, boot_id)
+        self._read = operator.attrgetter(*self.names)
+
+    @overload
+    def __get__(self, obj: None, owner: type[Any]) -> StartOf[_S]: ...
+    @overload
+    def __get__(self, obj: object, owner: type[Any]) -> _S: ...
+    def __get__(self, obj: object, owner: type[Any]) -> StartOf[_S] | StartStamp | None:
+        if obj is None:
+            return self
+        return start_stamp(*self._read(obj))
 
 
 def _stamp(value: Start) -> StartStamp:
@@ -64,11 +109,7 @@ class ProcessFacts:
     boot_id: str | None = None
     uid: int | None = None
 
-    @property
-    def start(self) -> StartStamp | None:
-        return (
-            None if self.start_time is None else StartStamp(self.start_time, self.start_ticks, self.boot_id)
-        )
+    start = StartOf[StartStamp | None]("start_time", "start_ticks")
 
 
 def judge_holder(recorded_start: Start, lock_free: bool | None, process: ProcessFacts) -> HolderVerdict:

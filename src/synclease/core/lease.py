@@ -21,7 +21,7 @@ from synclease.core.constants import (
     SINGLETON_SCHEMA,
 )
 from synclease.core.family import declared, get_family
-from synclease.core.identity import StartStamp
+from synclease.core.identity import StartOf, StartStamp
 from synclease.core.record import as_json, field, record, replace
 
 LeaseState = Literal["starting", "serving", "draining"]
@@ -54,9 +54,7 @@ class LeaseRecord:
     process_start_ticks: int | None = None
     boot_id: str | None = None
 
-    @property
-    def start(self) -> StartStamp:
-        return StartStamp(self.process_start_time, self.process_start_ticks, self.boot_id)
+    start = StartOf[StartStamp]("process_start_time", "process_start_ticks")
 
     @property
     def expires_at(self) -> datetime:

@@ -69,6 +69,14 @@ class Session:
         return digest.hexdigest()[:16]
 
 
+def _require_bounded(value: str, what: str, limit: int, hint: str) -> None:
+    """Refuse an empty ``value`` or one longer than ``limit`` characters (never echoing it)."""
+    if not value:
+        raise BadInputError(f"{what} is empty", hint=hint)
+    if len(value) > limit:
+        raise BadInputError(f"{what} is longer than {limit} characters", hint=hint)
+
+
 def _has_control_or_space(text: str) -> bool:
     return any(ch.isspace() or not ch.isprintable() for ch in text)
 
@@ -81,10 +89,7 @@ def parse_server_url(text: str) -> str:
     """
     raw = text.strip()
     hint = "give a URL like https://sync.example.com"
-    if not raw:
-        raise BadInputError("server URL is empty", hint=hint)
-    if len(raw) > MAX_URL_CHARS:
-        raise BadInputError(f"server URL is longer than {MAX_URL_CHARS} characters", hint=hint)
+    _require_bounded(raw, "server URL", MAX_URL_CHARS, hint)
     if _has_control_or_space(raw):
         raise BadInputError("server URL contains whitespace or control characters", hint=hint)
     parts = urlsplit(raw)
@@ -148,10 +153,7 @@ def parse_token(text: str) -> str:
     """
     token = text.strip()
     hint = 'pipe the token on stdin, e.g.: printf %s "$TOKEN" | synclease auth login --server URL'
-    if not token:
-        raise BadInputError("token is empty", hint=hint)
-    if len(token) > MAX_TOKEN_CHARS:
-        raise BadInputError(f"token is longer than {MAX_TOKEN_CHARS} characters", hint=hint)
+    _require_bounded(token, "token", MAX_TOKEN_CHARS, hint)
     if any(ch.isspace() for ch in token):
         raise BadInputError("token contains whitespace or a line break", hint="give a single-line token")
     if not all(0x21 <= ord(ch) <= 0x7E for ch in token):

@@ -156,7 +156,7 @@ def _gone(pid: int, start: StartStamp | None) -> bool:
     facts = process.facts(pid)
     if not facts.exists or start is None or facts.start_time is None:
         return not facts.exists
-    return not same_start(start, StartStamp(facts.start_time, facts.start_ticks, facts.boot_id))
+    return not same_start(start, facts.start)
 
 
 def in_flight(port: int) -> bool:

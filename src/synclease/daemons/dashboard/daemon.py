@@ -61,9 +61,7 @@ class Dashboard(Daemon):
             "project": str(self.opts.project),
             "pid": os.getpid(),
             "port": self.port,
-            "process_start_time": self.start.epoch,
-            "process_start_ticks": self.start.ticks,
-            "boot_id": self.start.boot_id,
+            **self.start.wire(),
             "started_at": to_wire(self.started_at),
             "package_version": self.opts.version,
         }
@@ -86,12 +84,10 @@ class Dashboard(Daemon):
             project=str(self.opts.project),
             port=self.port,
             pid=os.getpid(),
-            process_start_time=self.start.epoch,
             started_at=self.started_at,
             package_version=self.opts.version,
             token=self.token,
-            process_start_ticks=self.start.ticks,
-            boot_id=self.start.boot_id,
+            **self.start.wire(),
         )
         dashboard_store.write(self.opts.project, self.record)
         return self.server
