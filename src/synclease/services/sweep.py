@@ -78,7 +78,14 @@ class GuardedOps:
         if wait > 0:
             self.clock.sleep(wait)
         fresh = self.store.read_path(entry.path).lease  # this root's file, or the other root's
-        return fresh is not None and fresh.token == seen.token and fresh.renewed_at > seen.renewed_at
+        # A ``draining`` write is the daemon answering our retire request, not a sign of life that
+        # vetoes the next step (work in flight has its own veto below).
+        return (
+            fresh is not None
+            and fresh.token == seen.token
+            and fresh.renewed_at > seen.renewed_at
+            and fresh.state != "draining"
+        )
 
     def _in_flight(self, target: Target) -> bool:
         record = self._record(target)
