@@ -157,3 +157,30 @@ def test_a_host_family_daemon_retires_by_itself_when_idle(sandbox: Sandbox) -> N
     assert proc.wait(timeout=30) == 0, proc.stdout.read() if proc.stdout else ""
     assert not any(leases.glob("*.json"))  # it dropped its lease on the way out
     assert not (sandbox.root / "test-idle.singleton.json").exists()
+
+
+@pytest.mark.usefixtures("watch_ports_free")
+def test_protocol_check_passes_on_the_host_familys_daemon(sandbox: Sandbox) -> None:
+    """``synclease protocol check`` (told of the family by ``SYNCLEASE_FAMILIES``) judges hostcli's
+    watcher clause by clause, retirement included, like a sync daemon (issue 21)."""
+    watcher = start_watcher(sandbox)
+    lease = serving(sandbox, watcher)
+    proc = sandbox.cli(
+        "protocol",
+        "check",
+        "--root",
+        str(sandbox.root),
+        "--family",
+        FAMILY,
+        "--retire",
+        "--json",
+        env=FAMILY_ENV,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    doc = json.loads(proc.stdout)
+    assert doc["ok"] is True and doc["target"]["family"] == FAMILY and doc["target"]["pid"] == watcher.pid
+    status = {c["id"]: c["status"] for c in doc["clauses"]}
+    assert status["L1.CONTROL.RETIRE"] == "pass" and status["L1.OS.AGREES"] == "pass"
+    assert lease["token"] not in proc.stdout
+    assert watcher.wait(timeout=30) == 0  # retired by the check's request, cleanly
+    assert watch_leases(sandbox) == []

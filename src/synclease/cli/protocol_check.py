@@ -7,6 +7,7 @@ Exit 0 when no clause fails (n/a never fails), 1 when one does, 2 for bad input 
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from synclease.core.clock import to_wire
 from synclease.core.conformance import RetireMode, Status
 from synclease.core.errors import EXIT_OK, EXIT_PROBLEM, BadInputError
 from synclease.services.conformance import CheckReport, CheckTarget, check
+from synclease.services.families import load_declared
 
 CHECK_SCHEMA = "synclease.check"
 CHECK_SCHEMA_VERSION = 1
@@ -79,6 +81,7 @@ def run(
     mode: RetireMode | None = None
     if retire:
         mode = "request" if retire_by == "request" else "superseded"
+    load_declared(os.environ)  # a host's family (SYNCLEASE_FAMILIES) is checked like ours
     target = CheckTarget(port=port, root=None if root is None else Path(root), family=family)
     checked_at = to_wire(SYSTEM_CLOCK.now())
     report = check(target, SYSTEM_CLOCK, retire=mode, max_watch=watch_seconds)
