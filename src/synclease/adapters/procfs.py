@@ -14,7 +14,6 @@ import os
 from collections.abc import Collection, Iterator
 
 from synclease.core.identity import ProcessFacts, StartStamp
-from synclease.core.sock_diag import socket_inode
 
 PROC = "/proc"
 _STAT_BYTES = 4096
@@ -131,6 +130,8 @@ def _fd_socket_inodes(pid: int) -> Iterator[int] | None:
 
 
 def _read_socket_inodes(base: str, names: list[str]) -> Iterator[int]:
+    from synclease.core.sock_diag import socket_inode  # off the reuse path (``ensure`` needs no sockets)
+
     for name in names:
         try:
             inode = socket_inode(os.readlink(f"{base}/{name}"))
