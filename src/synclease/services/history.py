@@ -7,6 +7,8 @@ full, a hostile file in its place) costs one warning line, and the caller goes o
 
 from __future__ import annotations
 
+from typing import Protocol
+
 from synclease.adapters.ledger_store import LedgerStore
 from synclease.adapters.root import DaemonRoot
 from synclease.adapters.spawn import log_tail
@@ -24,6 +26,19 @@ def vanished_evidence(root: DaemonRoot, lease: LeaseRecord) -> EventEvidence:
     """What backs a ``vanished`` event: the last lines of the daemon's log (read, never followed)."""
     tail = log_lines(log_tail(root.log_path(lease.instance_id)))
     return EventEvidence(log_tail=tail or None)
+
+
+class Daemon(Protocol):
+    """What names a daemon in a ledger event: a lease, or a sweep's record of what it cleaned."""
+
+    @property
+    def instance_id(self) -> str | None: ...
+    @property
+    def pid(self) -> int | None: ...
+    @property
+    def port(self) -> int | None: ...
+    @property
+    def package_version(self) -> str | None: ...
 
 
 class Recorder:
@@ -68,33 +83,27 @@ class Recorder:
 
     def about(
         self,
-        lease: LeaseRecord,
+        daemon: Daemon,
         kind: EventKind,
         reason: LedgerReason | None,
         evidence: EventEvidence | None = None,
+        *,
+        once: bool = False,
     ) -> None:
-        """An event about the daemon holding ``lease``."""
+        """An event about one daemon, named by what its lease (or a sweep's record of it) says."""
         self.record(
             kind,
-            instance_id=lease.instance_id,
-            pid=lease.pid,
-            port=lease.port,
-            package_version=lease.package_version,
+            instance_id=daemon.instance_id,
+            pid=daemon.pid,
+            port=daemon.port,
+            package_version=daemon.package_version,
             reason=reason,
             evidence=evidence,
+            once=once,
         )
 
     def vanished(self, found: Survey) -> None:
         """Record, once each, the daemons of this root that died without a word: their lease is
         stale (holder lock free and PID gone or reused) and the ledger has no ending for them."""
         for lease, reason in vanished(found, self.store.read().events):
-            self.record(
-                EventKind.VANISHED,
-                instance_id=lease.instance_id,
-                pid=lease.pid,
-                port=lease.port,
-                package_version=lease.package_version,
-                reason=reason,
-                evidence=vanished_evidence(self.root, lease),
-                once=True,
-            )
+            self.about(lease, EventKind.VANISHED, reason, vanished_evidence(self.root, lease), once=True)

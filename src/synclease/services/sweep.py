@@ -276,15 +276,8 @@ def _root_evidence(root: str | None) -> str | None:
 
 
 def _reaped(recorder: Recorder, swept: Swept, root: str | None) -> None:
-    recorder.record(
-        EventKind.REAPED,
-        instance_id=swept.instance_id,
-        pid=swept.pid,
-        port=swept.port,
-        package_version=swept.package_version,
-        reason=ledger_reason(swept.reason),
-        evidence=EventEvidence(cleanup_path=swept.cleanup_path, daemon_root=_root_evidence(root)),
-    )
+    evidence = EventEvidence(cleanup_path=swept.cleanup_path, daemon_root=_root_evidence(root))
+    recorder.about(swept, EventKind.REAPED, ledger_reason(swept.reason), evidence)
 
 
 def _record(recorder: Recorder, result: SweepResult) -> None:
