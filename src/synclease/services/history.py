@@ -28,7 +28,7 @@ def vanished_evidence(root: DaemonRoot, lease: LeaseRecord) -> EventEvidence:
     return EventEvidence(log_tail=tail or None)
 
 
-class Daemon(Protocol):
+class NamedDaemon(Protocol):
     """What names a daemon in a ledger event: a lease, or a sweep's record of what it cleaned."""
 
     @property
@@ -83,7 +83,7 @@ class Recorder:
 
     def about(
         self,
-        daemon: Daemon,
+        daemon: NamedDaemon,
         kind: EventKind,
         reason: LedgerReason | None,
         evidence: EventEvidence | None = None,
