@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
+from typing import Any
 
 import typer
+
+from synclease.cli import direct
+from synclease.cli.direct import Switch
 
 SYNC_HELP = "Run and manage the sync daemon."
 AUTH_HELP = "Auth session and the doctor."
@@ -14,7 +18,13 @@ sync_app = typer.Typer(help=SYNC_HELP, no_args_is_help=True)
 protocol_app = typer.Typer(help=PROTOCOL_HELP, no_args_is_help=True)
 auth_app = typer.Typer(help=AUTH_HELP, no_args_is_help=True)
 
-JSON_OPTION = typer.Option(False, "--json", help="Print exactly one JSON document on stdout.")
+
+def switch(declared: Switch) -> Any:
+    """typer's option (a parameter's default) for a switch that :mod:`synclease.cli.direct` declares."""
+    return typer.Option(False, declared.flag, help=declared.help)
+
+
+JSON_OPTION = switch(direct.JSON)
 OUTPUT_OPTION = typer.Option(
     None, "--output", help="With --format json or openmetrics: write this file atomically instead of stdout."
 )
@@ -50,14 +60,12 @@ def sync_run(
 @sync_app.command("start")
 def sync_start(
     as_json: bool = JSON_OPTION,
-    force_spawn: bool = typer.Option(
-        False, "--force-spawn", help="Spawn even after repeated failed starts (the respawn backoff)."
-    ),
+    force_spawn: bool = switch(direct.FORCE_SPAWN),
 ) -> int:
     """Make sure one healthy sync daemon serves this root; reuse it if it does."""
     from synclease.cli import sync_start as cmd
 
-    return cmd.run(as_json, force_spawn)
+    return cmd.run(as_json=as_json, force_spawn=force_spawn)
 
 
 @sync_app.command("status")
@@ -65,7 +73,7 @@ def sync_status(as_json: bool = JSON_OPTION) -> int:
     """Show the singleton, its lease and queue (exit 1 if no healthy daemon)."""
     from synclease.cli import sync_status as cmd
 
-    return cmd.run(as_json)
+    return cmd.run(as_json=as_json)
 
 
 @sync_app.command("stop")
@@ -73,7 +81,7 @@ def sync_stop(as_json: bool = JSON_OPTION) -> int:
     """Stop the singleton: polite retire via its token, escalating only after re-checking identity."""
     from synclease.cli import sync_stop as cmd
 
-    return cmd.run(as_json)
+    return cmd.run(as_json=as_json)
 
 
 @sync_app.command("push")
@@ -92,14 +100,12 @@ def sync_push(
 @sync_app.command("dead-letter")
 def sync_dead_letter(
     as_json: bool = JSON_OPTION,
-    requeue: bool = typer.Option(
-        False, "--requeue", help="Move every dead letter back into the queue and wake the daemon."
-    ),
+    requeue: bool = switch(direct.REQUEUE),
 ) -> int:
     """List the events the server refused permanently (newest first), or requeue them all."""
     from synclease.cli import sync_dead_letter as cmd
 
-    return cmd.run(as_json, requeue)
+    return cmd.run(as_json=as_json, requeue=requeue)
 
 
 @sync_app.command("move-aside")
@@ -131,7 +137,7 @@ def auth_status(as_json: bool = JSON_OPTION) -> int:
     """Show the stored session (never the token); exit 1 if not logged in."""
     from synclease.cli import auth_status as cmd
 
-    return cmd.run(as_json)
+    return cmd.run(as_json=as_json)
 
 
 @auth_app.command("logout")
@@ -139,14 +145,14 @@ def auth_logout(as_json: bool = JSON_OPTION) -> int:
     """Forget the session and retire the daemon that holds it."""
     from synclease.cli import auth_logout as cmd
 
-    return cmd.run(as_json)
+    return cmd.run(as_json=as_json)
 
 
 @auth_app.command("doctor")
 def auth_doctor(  # noqa: PLR0917 (typer reads each option as a parameter)
     as_json: bool = JSON_OPTION,
-    reset: bool = typer.Option(False, "--reset", help="Clean safe_auto daemons and stale leases."),
-    force: bool = typer.Option(False, "--force", help="With --reset: also clean operator_required daemons."),
+    reset: bool = switch(direct.RESET),
+    force: bool = switch(direct.FORCE),
     output_format: DoctorFormat = FORMAT_OPTION,
     output: Path | None = OUTPUT_OPTION,
     family: str = typer.Option(
@@ -156,7 +162,14 @@ def auth_doctor(  # noqa: PLR0917 (typer reads each option as a parameter)
     """Diagnose this root's sync daemons (read-only), or clean them with --reset."""
     from synclease.cli import auth_doctor as cmd
 
-    return cmd.run(as_json, reset, force, output_format=output_format.value, output=output, family=family)
+    return cmd.run(
+        as_json=as_json,
+        reset=reset,
+        force=force,
+        output_format=output_format.value,
+        output=output,
+        family=family,
+    )
 
 
 @sync_app.command("history")

@@ -1,76 +1,24 @@
-"""Entry point: build the command tree, hand the run to the one error boundary, dispatch. Nothing else."""
+"""Entry point: choose how the command line is read (directly, or by typer's tree) and hand the run to
+the one error boundary. Nothing else."""
 
 from __future__ import annotations
 
 import os
 import sys
 
-import typer
-
 from synclease.adapters.boundary import guarded
-from synclease.cli import typer_line
-from synclease.core.errors import EXIT_OK
-
-HELP = "Sync daemons that hold heartbeat leases, govern themselves, and are reaped only on proof."
-#: typer's completion protocol: the shell calls us back with this set (``_SYNCLEASE_COMPLETE``).
-COMPLETE_VAR = "_SYNCLEASE_COMPLETE"
-
-
-def _version(value: bool) -> None:
-    if value:
-        from synclease.adapters import environment
-
-        typer.echo(f"synclease {environment.package_version()}")
-        raise typer.Exit(0)
-
-
-def _root(
-    version: bool = typer.Option(
-        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
-    ),
-) -> None:
-    """synclease command line."""
-
-
-def _words(args: list[str]) -> list[str] | None:
-    """The group and subcommand the command line names, or None when the whole tree must be built:
-    for ``--help`` (it lists the tree) and for completion (it offers it)."""
-    if COMPLETE_VAR in os.environ or any(arg == "--help" for arg in args):
-        return None
-    return [arg for arg in args if not arg.startswith("-")][:2]
-
-
-def build(words: list[str] | None = None) -> typer.Typer:
-    """A fresh command tree: all of it, or only the group and subcommand ``words`` name (typer builds
-    the parameters of every registered command at each start)."""
-    from synclease.cli import commands
-
-    app = typer.Typer(
-        name="synclease",
-        help=HELP,
-        no_args_is_help=True,
-        pretty_exceptions_enable=False,
-    )
-    app.callback()(_root)
-    commands.register(app, words)
-    return app
-
-
-def _dispatch(app: typer.Typer, argv: list[str] | None) -> int:
-    """Run the command; click's own outcomes (usage errors, --help, Ctrl-C at a prompt) end here."""
-    try:
-        result = app(args=argv, prog_name="synclease", standalone_mode=False)
-    except typer_line.ABORT:
-        raise KeyboardInterrupt from None
-    except typer_line.EXIT as exc:
-        return typer_line.exit_code(exc)
-    except typer_line.USAGE_ERROR as exc:
-        problem = typer_line.usage_problem(exc)
-        problem.show(file=sys.stderr)
-        return problem.exit_code
-    return result if isinstance(result, int) else EXIT_OK
+from synclease.cli import direct
 
 
 def main(argv: list[str] | None = None) -> int:
-    words = _words(sys.argv[1:] if argv is None else argv)
-    return guarded(lambda: _dispatch(build(words), argv))
+    args = sys.argv[1:] if argv is None else argv
+    run = direct.call(args, os.environ)
+    if run is not None:
+        return guarded(run)
+
+    def by_tree() -> int:
+        from synclease.cli import tree  # typer: only for the lines it must read
+
+        return tree.dispatch(args)
+
+    return guarded(by_tree)
