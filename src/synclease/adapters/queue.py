@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
-import uuid
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -96,6 +95,13 @@ def _placeholders(count: int) -> str:
     return ",".join("?" * count)
 
 
+def _new_id() -> str:
+    """A new event id: uuid4 hex. (:mod:`uuid` loads :mod:`platform`; only a writer pays for it.)"""
+    import uuid
+
+    return uuid.uuid4().hex
+
+
 class EventQueue(PrivateDatabase):
     """A durable FIFO of events in one SQLite file (created 0600). Safe across threads and processes."""
 
@@ -121,7 +127,7 @@ class EventQueue(PrivateDatabase):
         if not checked:
             return []
         created_at = to_wire(self._clock.now())
-        rows = [(uuid.uuid4().hex, event_type, data_json, created_at) for event_type, data_json in checked]
+        rows = [(_new_id(), event_type, data_json, created_at) for event_type, data_json in checked]
 
         def insert(conn: sqlite3.Connection) -> None:
             conn.executemany(
@@ -260,7 +266,7 @@ class EventQueue(PrivateDatabase):
         """Move every claimable event of ``other`` (e.g. the local-only queue after a login) into this
         queue, keeping ids and ``created_at``. Safe to repeat or to crash in: rows are inserted here
         (ignoring ids already present) before they are deleted there. Returns how many were moved."""
-        mover = f"adopt-{uuid.uuid4().hex}"
+        mover = f"adopt-{_new_id()}"
         moved = 0
         while True:
             events = other.claim_batch(mover, batch, BUSY_TIMEOUT_SECONDS * 2)

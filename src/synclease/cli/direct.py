@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import cast
 
+from synclease.core.record import record
 
-@dataclass(frozen=True)
+
+@record
 class Switch:
     """A flag that is off unless given: its spelling, the keyword of the command's ``run`` it sets, and
     its help line."""
@@ -32,7 +33,7 @@ class Switch:
     help: str
 
 
-@dataclass(frozen=True)
+@record
 class Direct:
     """A command that runs directly when given only its ``switches``: the words that name it and the
     module whose ``run(**keywords) -> int`` it is."""

@@ -65,7 +65,7 @@ def clean_log_line(line: str) -> str:
 
 
 def log_lines(text: str) -> tuple[str, ...]:
-    """A daemon log's text (e.g. ``adapters.spawn.log_tail``) as the lines :class:`EventEvidence` keeps."""
+    """A daemon log's text (``adapters.log_files.log_tail``) as the lines :class:`EventEvidence` keeps."""
     return tuple(text.splitlines())
 
 
