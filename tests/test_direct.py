@@ -133,6 +133,8 @@ def test_a_direct_line_loads_no_typer(tmp_path: Path) -> None:
     code, loaded = _loaded(["auth", "doctor", "--json"], tmp_path / "root")
     assert code == 0
     assert not loaded & {"typer", "click", "pydantic", "rich"}
+    # nor what the read-only doctor never runs (ADR 0012: records, not dataclasses)
+    assert not loaded & {"dataclasses", "inspect", "subprocess", "uuid", "psutil", "sqlite3"}
 
 
 def test_a_line_with_a_value_goes_through_typer(tmp_path: Path) -> None:
