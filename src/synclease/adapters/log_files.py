@@ -1,4 +1,5 @@
-"""The root's per-instance daemon logs: listed and pruned (the policy is :mod:`synclease.core.retention`)."""
+"""The root's per-instance daemon logs: listed, pruned (the policy is :mod:`synclease.core.retention`),
+and their tails read."""
 
 from __future__ import annotations
 
@@ -6,9 +7,13 @@ import contextlib
 import os
 import stat
 from collections.abc import Collection
+from pathlib import Path
 
 from synclease.adapters.root import DaemonRoot
+from synclease.core.ledger import LOG_TAIL_LINES
 from synclease.core.retention import LogFile, logs_to_prune
+
+LOG_TAIL_BYTES = 8192
 
 
 def list_logs(root: DaemonRoot) -> list[LogFile]:
@@ -33,3 +38,16 @@ def prune_logs(root: DaemonRoot, live: Collection[str]) -> int:
             os.unlink(root.log_dir / name)
             removed += 1
     return removed
+
+
+def log_tail(path: Path, offset: int = 0, lines: int = LOG_TAIL_LINES) -> str:
+    """The last lines written to ``path`` since ``offset`` (so only this spawn's output)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError:
+        return ""
+    with os.fdopen(fd, "rb") as handle:
+        handle.seek(0, os.SEEK_END)
+        handle.seek(max(offset, handle.tell() - LOG_TAIL_BYTES))
+        text = handle.read().decode("utf-8", "replace")
+    return "\n".join(text.splitlines()[-lines:])

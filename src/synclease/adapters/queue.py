@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
-import uuid
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -77,6 +76,14 @@ def scope_digest(auth_scope: str | None) -> str:
     return hashlib.sha256((auth_scope or "local").encode()).hexdigest()[:16]
 
 
+def _new_id() -> str:
+    """A fresh uuid4 in hex. :mod:`uuid` is imported here: it imports :mod:`platform`, which a daemon
+    that never enqueues (an idle one) would otherwise hold."""
+    import uuid
+
+    return uuid.uuid4().hex
+
+
 def queue_path(root: DaemonRoot, auth_scope: str | None) -> Path:
     return root.queue_dir / f"{scope_digest(auth_scope)}.sqlite3"
 
@@ -121,7 +128,7 @@ class EventQueue(PrivateDatabase):
         if not checked:
             return []
         created_at = to_wire(self._clock.now())
-        rows = [(uuid.uuid4().hex, event_type, data_json, created_at) for event_type, data_json in checked]
+        rows = [(_new_id(), event_type, data_json, created_at) for event_type, data_json in checked]
 
         def insert(conn: sqlite3.Connection) -> None:
             conn.executemany(
@@ -260,7 +267,7 @@ class EventQueue(PrivateDatabase):
         """Move every claimable event of ``other`` (e.g. the local-only queue after a login) into this
         queue, keeping ids and ``created_at``. Safe to repeat or to crash in: rows are inserted here
         (ignoring ids already present) before they are deleted there. Returns how many were moved."""
-        mover = f"adopt-{uuid.uuid4().hex}"
+        mover = f"adopt-{_new_id()}"
         moved = 0
         while True:
             events = other.claim_batch(mover, batch, BUSY_TIMEOUT_SECONDS * 2)

@@ -12,29 +12,15 @@ from pathlib import Path
 from typing import TypeVar
 
 from synclease.adapters.clock import SYSTEM_CLOCK
+from synclease.adapters.log_files import log_tail
 from synclease.core.clock import Clock
 from synclease.core.errors import BadInputError, DaemonStartError
 
 SPAWN_DEADLINE_SECONDS = 10.0
 POLL_SECONDS = 0.01
-LOG_TAIL_LINES = 20
-LOG_TAIL_BYTES = 8192
 CHILD_REAP_SECONDS = 2.0
 
 T = TypeVar("T")
-
-
-def log_tail(path: Path, offset: int = 0, lines: int = LOG_TAIL_LINES) -> str:
-    """The last lines written to ``path`` since ``offset`` (so only this spawn's output)."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
-    except OSError:
-        return ""
-    with os.fdopen(fd, "rb") as handle:
-        handle.seek(0, os.SEEK_END)
-        handle.seek(max(offset, handle.tell() - LOG_TAIL_BYTES))
-        text = handle.read().decode("utf-8", "replace")
-    return "\n".join(text.splitlines()[-lines:])
 
 
 def python_module(module: str, *args: str) -> list[str]:

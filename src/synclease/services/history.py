@@ -10,8 +10,8 @@ from __future__ import annotations
 from typing import Protocol
 
 from synclease.adapters.ledger_store import LedgerStore
+from synclease.adapters.log_files import log_tail
 from synclease.adapters.root import DaemonRoot
-from synclease.adapters.spawn import log_tail
 from synclease.core.actor import Actor
 from synclease.core.clock import Clock
 from synclease.core.family import SYNC_FAMILY
