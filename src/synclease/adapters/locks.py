@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import fcntl
 import os
 import stat
 import time
@@ -66,7 +65,10 @@ def _open(path: Path, *, create: bool = True) -> int:
 
 
 def _try_lock(fd: int) -> bool:
-    """Take the exclusive flock on ``fd`` without waiting: False if it is held elsewhere."""
+    """Take the exclusive flock on ``fd`` without waiting: False if it is held elsewhere. (:mod:`fcntl`
+    is imported where a lock is taken: the lock-free reuse path of ``ensure`` never loads it.)"""
+    import fcntl
+
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError as exc:
@@ -77,6 +79,9 @@ def _try_lock(fd: int) -> bool:
 
 
 def _unlock(fd: int) -> None:
+    """Drop the flock ``fd`` holds (taken by :func:`_try_lock`, so :mod:`fcntl` is loaded) and close it."""
+    import fcntl
+
     try:
         fcntl.flock(fd, fcntl.LOCK_UN)
     finally:
