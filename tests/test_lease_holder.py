@@ -285,3 +285,13 @@ def test_a_daemon_taking_its_lock_and_minting_its_token_loads_no_lock_library_an
     loaded = set(out.split())
     assert not loaded & {"filelock", "secrets", "hmac", "uuid", "platform", "subprocess"}
     assert not {m for m in loaded if m.split(".")[0] in ("typer", "click", "rich")}
+
+
+def test_holder_lock_creates_its_missing_directory(tmp_path: Path) -> None:
+    path = tmp_path / "leases" / "hostcli-watch" / "inst.lock"  # a declared family's first lease
+    lock = HolderLock(path)
+    lock.acquire()
+    try:
+        assert probe_holder_lock(path) is False
+    finally:
+        lock.release()

@@ -59,7 +59,10 @@ def check_lock_path(path: Path) -> bool:
 
 
 def _open(path: Path, *, create: bool = True) -> int:
-    """A descriptor of the lock file (created 0600 if ``create``), never through a symlink."""
+    """A descriptor of the lock file, never through a symlink. With ``create``, the file (0600) and its
+    missing parent directories are created, as ``filelock`` did (a declared family's ``leases/<name>``)."""
+    if create:
+        path.parent.mkdir(parents=True, exist_ok=True)
     flags = os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC | (os.O_CREAT if create else 0)
     return os.open(path, flags, LOCK_FILE_MODE)
 
