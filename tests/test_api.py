@@ -34,6 +34,7 @@ def test_importing_ensure_loads_no_cli_framework_and_no_process_table() -> None:
     # nor the machinery only a spawn, a sweep or a ledger read needs
     assert not loaded & {"filelock", "subprocess", "sqlite3", "hashlib", "platformdirs", "http.client"}
     assert not loaded & {"dataclasses", "inspect"}  # records (ADR 0012)
+    assert not loaded & {"importlib", "fcntl", "secrets", "hmac", "uuid"}  # issue #19: used off its path
     assert not loaded & {"synclease.services.spawning", "synclease.services.sweep", "synclease.core.ledger"}
 
 

@@ -13,9 +13,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from filelock import Timeout
 
-from synclease.adapters.locks import HolderLock, probe_holder_lock
+from synclease.adapters.locks import HolderLock, LockBusy, probe_holder_lock
 from synclease.adapters.process import facts as process_facts
 from synclease.adapters.process import own_start_time
 from synclease.core.constants import START_TIME_TOLERANCE_SECONDS
@@ -124,7 +123,7 @@ def test_holder_lock_in_process(tmp_path: Path) -> None:
     lock.acquire()
     try:
         assert probe_holder_lock(path) is False
-        with pytest.raises(Timeout):
+        with pytest.raises(LockBusy):
             HolderLock(path).acquire()
     finally:
         lock.release()
@@ -139,7 +138,7 @@ import sys
 from pathlib import Path
 from synclease.adapters.locks import HolderLock
 
-lock = HolderLock(Path(sys.argv[1]))  # keep a reference: a collected FileLock releases
+lock = HolderLock(Path(sys.argv[1]))  # keep a reference for the whole life, as a daemon does
 lock.acquire()
 print("ready", flush=True)
 sys.stdin.read()  # hold until killed, or until the test's end of stdin
@@ -267,3 +266,32 @@ def test_lock_held_by_someone_else_than_the_recorded_pid_is_unknown(
     facts = process_facts(bystander.pid)
     assert facts.start_time is not None
     assert judge_live(facts.start_time - 3600.0, path, bystander.pid) is UNKNOWN
+
+
+def test_a_daemon_taking_its_lock_and_minting_its_token_loads_no_lock_library_and_no_hmac(
+    tmp_path: Path,
+) -> None:
+    """What an idle daemon holds in memory (issue #19): its module's imports, its holder lock, its
+    ids and token load neither filelock nor secrets/hmac (OpenSSL), uuid/platform or subprocess."""
+    code = (
+        "import sys\nfrom pathlib import Path\nimport synclease.daemons.sync.__main__\n"
+        "from synclease.adapters.ids import new_instance_id, new_token\n"
+        "from synclease.adapters.locks import HolderLock\n"
+        f"HolderLock(Path({str(tmp_path / 'inst.lock')!r})).acquire()\n"
+        "new_instance_id(), new_token()\n"
+        "print('\\n'.join(sorted(sys.modules)))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    loaded = set(out.split())
+    assert not loaded & {"filelock", "secrets", "hmac", "uuid", "platform", "subprocess"}
+    assert not {m for m in loaded if m.split(".")[0] in ("typer", "click", "rich")}
+
+
+def test_holder_lock_creates_its_missing_directory(tmp_path: Path) -> None:
+    path = tmp_path / "leases" / "hostcli-watch" / "inst.lock"  # a declared family's first lease
+    lock = HolderLock(path)
+    lock.acquire()
+    try:
+        assert probe_holder_lock(path) is False
+    finally:
+        lock.release()

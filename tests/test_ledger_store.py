@@ -23,9 +23,11 @@ from jsonschema import Draft202012Validator
 from synclease.adapters.ledger_store import Appended, LedgerStore
 from synclease.adapters.locks import file_lock
 from synclease.adapters.root import DaemonRoot
+from synclease.core.errors import SyncleaseError
 from synclease.core.ledger import MAX_LINE_BYTES, EventEvidence, EventKind, LedgerEvent
 from synclease.core.ledger_codec import encode_event
 from synclease.core.reasons import LedgerReason
+from tests.clocks import FakeClock
 
 T0 = datetime(2026, 7, 1, 8, 0, 0, tzinfo=UTC)
 SMALL = 2 * MAX_LINE_BYTES  # the smallest bound a store accepts: rotations come quickly
@@ -309,6 +311,17 @@ def test_a_busy_lock_is_a_result_not_a_hang(root: DaemonRoot) -> None:
         result = store.append(event(1))
     assert (result.ok, result.problem) == (False, "busy")
     assert store.append(event(2)).ok
+
+
+def test_a_busy_lock_is_waited_for_on_the_clock(root: DaemonRoot) -> None:
+    clock = FakeClock()
+    with file_lock(root.ledger_lock_path, 1.0, busy_hint="test"), pytest.raises(SyncleaseError) as raised:
+        with file_lock(root.ledger_lock_path, 0.3, busy_hint="retry", clock=clock):
+            pass
+    assert "is busy" in raised.value.one_line()
+    # polled every 0.05 s until the timeout, on the clock: no real sleep
+    assert sum(clock.slept) == pytest.approx(0.3)
+    assert max(clock.slept) == pytest.approx(0.05)
 
 
 # --- I/O faults ---------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ synclease`` costs nothing, ``from synclease import ensure`` loads what ``ensure`
 
 from __future__ import annotations
 
-import importlib
+import sys
 from typing import TYPE_CHECKING, Any
 
 from synclease._version import __version__
@@ -96,7 +96,8 @@ def __getattr__(name: str) -> Any:
     home = _HOMES.get(name)
     if home is None:
         raise AttributeError(f"module 'synclease' has no attribute {name!r}")
-    value = getattr(importlib.import_module(home), name)
+    __import__(home)  # not importlib.import_module: importing importlib (and warnings) costs ensure's import
+    value = getattr(sys.modules[home], name)
     globals()[name] = value
     return value
 

@@ -1,27 +1,39 @@
-"""OS file locks (``filelock``: ``flock`` on Unix), on lock files that must be regular files we own.
+"""OS file locks (``flock(2)``), on lock files that must be regular files we own.
 
 Two uses: a scope's or a project's *mutex* (:func:`file_lock`, held briefly to change a record), and a
 daemon's *holder lock* (:class:`HolderLock`, held for its whole life; the kernel drops it when the
 process dies, so "lock free" proves "holder dead" without trusting a PID). A lock path that is a
-symlink, not a regular file, or someone else's is refused, never followed. ``filelock`` is imported
-only when a lock is really taken: the lock-free hot paths never pay for it.
+symlink, not a regular file, or someone else's is refused, never followed (``O_NOFOLLOW`` as well).
+
+``flock`` directly, not a lock library: an idle daemon holds its holder lock for its whole life, and
+importing ``filelock`` cost it ~3 MB of resident memory (and OpenSSL's ~3.5 MB, through ``secrets``).
+A flock belongs to the open file description, which is never inherited (``O_CLOEXEC``), so a spawned
+child never holds its parent's lock; a file system without ``flock`` fails loudly (``OSError``) instead
+of falling back to a lock that would not be kernel proof (ADR 0001).
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import stat
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+from synclease.adapters.clock import SYSTEM_CLOCK
+from synclease.core.clock import Clock
 from synclease.core.errors import BadInputError, SyncleaseError
 
-if TYPE_CHECKING:
-    from filelock import BaseFileLock
-
 LOCK_FILE_MODE = 0o600
+#: How often :func:`file_lock` tries again while the lock is busy.
+POLL_SECONDS = 0.05
+#: What ``flock(LOCK_NB)`` says of a lock held elsewhere (some file systems say EACCES).
+_BUSY = frozenset({errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES})
+
+
+class LockBusy(TimeoutError):
+    """The holder lock is held by another open file: another process, or another lock here."""
 
 
 def check_lock_path(path: Path) -> bool:
@@ -47,27 +59,59 @@ def check_lock_path(path: Path) -> bool:
     return True
 
 
-def _new_lock(path: Path, timeout: float) -> BaseFileLock:
-    from filelock import FileLock
+def _open(path: Path, *, create: bool = True) -> int:
+    """A descriptor of the lock file, never through a symlink. With ``create``, the file (0600) and its
+    missing parent directories are created, as ``filelock`` did (a declared family's ``leases/<name>``)."""
+    if create:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    flags = os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC | (os.O_CREAT if create else 0)
+    return os.open(path, flags, LOCK_FILE_MODE)
 
-    return FileLock(path, timeout=timeout, thread_local=False, mode=LOCK_FILE_MODE)
+
+def _try_lock(fd: int) -> bool:
+    """Take the exclusive flock on ``fd`` without waiting: False if it is held elsewhere. (:mod:`fcntl`
+    is imported where a lock is taken: the lock-free reuse path of ``ensure`` never loads it.)"""
+    import fcntl
+
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        if exc.errno in _BUSY:
+            return False
+        raise
+    return True
+
+
+def _unlock(fd: int) -> None:
+    """Drop the flock ``fd`` holds (taken by :func:`_try_lock`, so :mod:`fcntl` is loaded) and close it."""
+    import fcntl
+
+    try:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
 
 
 @contextlib.contextmanager
-def file_lock(path: Path, timeout: float, *, busy_hint: str) -> Iterator[None]:
-    """Hold the lock at ``path`` for the block, waiting up to ``timeout``; busy is one clear error."""
-    from filelock import Timeout
-
+def file_lock(path: Path, timeout: float, *, busy_hint: str, clock: Clock = SYSTEM_CLOCK) -> Iterator[None]:
+    """Hold the lock at ``path`` for the block, waiting up to ``timeout`` on ``clock``; busy is one
+    clear error."""
     check_lock_path(path)
-    lock = _new_lock(path, timeout)
+    fd = _open(path)
     try:
-        lock.acquire()
-    except Timeout:
-        raise SyncleaseError(f"the lock {path} is busy", hint=busy_hint) from None
+        deadline = clock.monotonic() + timeout
+        while not _try_lock(fd):
+            left = deadline - clock.monotonic()
+            if left <= 0:
+                raise SyncleaseError(f"the lock {path} is busy", hint=busy_hint)
+            clock.sleep(min(POLL_SECONDS, left))
+    except BaseException:
+        os.close(fd)
+        raise
     try:
         yield
     finally:
-        lock.release()
+        _unlock(fd)
 
 
 class HolderLock:
@@ -75,34 +119,41 @@ class HolderLock:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._lock: BaseFileLock | None = None
+        self._fd: int | None = None
 
     def acquire(self) -> None:
+        """Take the lock now or raise :class:`LockBusy` (it never waits)."""
         check_lock_path(self.path)
-        self._lock = _new_lock(self.path, 0)
-        self._lock.acquire(timeout=0)
+        fd = _open(self.path)
+        try:
+            if not _try_lock(fd):
+                raise LockBusy(f"the holder lock {self.path} is held")
+        except BaseException:
+            os.close(fd)
+            raise
+        self._fd = fd
 
     def release(self) -> None:
-        if self._lock is not None:
-            self._lock.release(force=True)
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            _unlock(fd)
 
 
 def probe_holder_lock(path: Path) -> bool | None:
     """True if nobody holds the lock at ``path`` (we took and dropped it), False if it is held,
     None if there is no such regular file of ours to check (never creates one, never follows a link)."""
-    from filelock import Timeout
-
     try:
         if not check_lock_path(path):
             return None
-    except BadInputError:
+        fd = _open(path, create=False)
+    except (BadInputError, OSError):
         return None
-    lock = _new_lock(path, 0)
     try:
-        lock.acquire(timeout=0)
-    except Timeout:
-        return False
+        taken: bool | None = _try_lock(fd)
     except OSError:
-        return None
-    lock.release(force=True)
-    return True
+        taken = None
+    if taken:
+        _unlock(fd)
+    else:
+        os.close(fd)
+    return taken

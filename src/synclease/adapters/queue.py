@@ -76,6 +76,14 @@ def scope_digest(auth_scope: str | None) -> str:
     return hashlib.sha256((auth_scope or "local").encode()).hexdigest()[:16]
 
 
+def _new_id() -> str:
+    """A fresh uuid4 in hex. :mod:`uuid` is imported here: it imports :mod:`platform`, which a daemon
+    that never enqueues (an idle one) would otherwise hold."""
+    import uuid
+
+    return uuid.uuid4().hex
+
+
 def queue_path(root: DaemonRoot, auth_scope: str | None) -> Path:
     return root.queue_dir / f"{scope_digest(auth_scope)}.sqlite3"
 
@@ -93,13 +101,6 @@ def _chunks(ids: Sequence[str]) -> Iterator[Sequence[str]]:
 
 def _placeholders(count: int) -> str:
     return ",".join("?" * count)
-
-
-def _new_id() -> str:
-    """A new event id: uuid4 hex. (:mod:`uuid` loads :mod:`platform`; only a writer pays for it.)"""
-    import uuid
-
-    return uuid.uuid4().hex
 
 
 class EventQueue(PrivateDatabase):

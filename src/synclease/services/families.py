@@ -9,7 +9,6 @@ its families when imported. A name that is not a module path, or a module that f
 
 from __future__ import annotations
 
-import importlib
 import re
 from collections.abc import Mapping
 
@@ -36,7 +35,7 @@ def load_declared(env: Mapping[str, str]) -> None:
     """Import every module ``SYNCLEASE_FAMILIES`` names (each declares its families on import)."""
     for name in module_names(env.get(ENV_NAME, "")):
         try:
-            importlib.import_module(name)
+            __import__(name)  # not importlib: importing it costs every ensure's import
         except BadInputError:
             raise  # e.g. a FamilyError: the declaration itself was refused, already one clear line
         except Exception as exc:  # a host module that fails to import is bad input, never a traceback
