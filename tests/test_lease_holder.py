@@ -7,6 +7,7 @@ killed (by its own PID, reaped in a finally) so the kernel releases the lock.
 from __future__ import annotations
 
 import os
+import stat
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -293,5 +294,6 @@ def test_holder_lock_creates_its_missing_directory(tmp_path: Path) -> None:
     lock.acquire()
     try:
         assert probe_holder_lock(path) is False
+        assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700  # private, as the root's own dirs
     finally:
         lock.release()

@@ -63,7 +63,7 @@ def _open(path: Path, *, create: bool = True) -> int:
     """A descriptor of the lock file, never through a symlink. With ``create``, the file (0600) and its
     missing parent directories are created, as ``filelock`` did (a declared family's ``leases/<name>``)."""
     if create:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)  # private, as the root's own dirs
     flags = os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC | (os.O_CREAT if create else 0)
     return os.open(path, flags, LOCK_FILE_MODE)
 
