@@ -7,6 +7,7 @@ import importlib
 import inspect
 import itertools
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Callable
@@ -159,3 +160,49 @@ def test_a_direct_command_still_goes_through_the_boundary(
     monkeypatch.setattr(auth_status, "run", run)
     assert main(["auth", "status", "--json"]) == EXIT_USAGE
     assert capsys.readouterr().err == "synclease: error: no: yes\n"
+
+
+@pytest.mark.parametrize(
+    "line", [["auth", "status", "--json"], ["auth", "status", "--json", "--json"]], ids=["direct", "typer"]
+)
+def test_end_of_input_at_a_prompt_is_an_interrupt_both_ways(
+    line: list[str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    from synclease.cli import auth_status
+    from synclease.cli.main import main
+    from synclease.core.errors import EXIT_INTERRUPTED
+
+    monkeypatch.setenv("SYNCLEASE_HOME", str(tmp_path / "root"))
+
+    def eof(**_: bool) -> int:
+        raise EOFError
+
+    run: Callable[..., int] = eof
+    monkeypatch.setattr(auth_status, "run", run)
+    assert (direct.call(line, {}) is None) == (line.count("--json") > 1)
+    assert main(line) == EXIT_INTERRUPTED
+    assert capsys.readouterr().err.strip() == "synclease: interrupted"
+
+
+@pytest.mark.parametrize(
+    "line", [["auth", "doctor", "--json"], ["auth", "doctor", "--json", "--json"]], ids=["direct", "typer"]
+)
+def test_a_reader_gone_before_the_output_is_exit_1_quietly_both_ways(line: list[str], tmp_path: Path) -> None:
+    """A real broken pipe: stdout is a pipe whose read end is closed before the command starts."""
+    home = tmp_path / "root"
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "synclease", *line],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+            env={**os.environ, "SYNCLEASE_HOME": str(home)},
+            check=False,
+        )
+    finally:
+        os.close(write_end)
+    assert (proc.returncode, proc.stderr) == (1, "")  # the doctor exits 0 on an empty root otherwise
+    assert not list(home.glob("logs/crash-*"))

@@ -3,6 +3,7 @@
 * a :class:`~synclease.core.errors.SyncleaseError` → its exit code and one line on stderr (plus a
   spawned daemon's log tail when it died at start);
 * Ctrl-C → exit 130 and one line;
+* a broken pipe on stdout (the reader went away, as ``| head`` does) → exit 1, nothing said;
 * any other exception (a bug) → exit 70 and one line naming a crash report written under the root's
   ``logs/``; the traceback goes there, never to the terminal. Crash reports are bounded in size and
   count (:data:`MAX_CRASH_REPORTS`, the oldest removed first).
@@ -19,7 +20,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 from synclease.adapters.environment import check_platform
-from synclease.core.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, DaemonStartError, SyncleaseError
+from synclease.core.errors import (
+    EXIT_INTERNAL,
+    EXIT_INTERRUPTED,
+    EXIT_PROBLEM,
+    DaemonStartError,
+    SyncleaseError,
+)
 
 MAX_CRASH_REPORTS = 10
 MAX_CRASH_REPORT_BYTES = 64 * 1024
@@ -83,6 +90,16 @@ def write_crash_report(exc: BaseException) -> Path | None:
     return path
 
 
+def _silence_stdout() -> None:
+    """Point stdout at ``/dev/null``: the interpreter's last flush must not fail on the broken pipe again."""
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(devnull, sys.stdout.fileno())
+        finally:
+            os.close(devnull)
+
+
 def guarded(body: Callable[[], int]) -> int:
     """Run ``body`` and turn whatever it raises into an exit code and one line on stderr. An unsupported
     platform is refused first, before ``body`` can touch the OS."""
@@ -97,6 +114,11 @@ def guarded(body: Callable[[], int]) -> int:
     except KeyboardInterrupt:
         _say("synclease: interrupted")
         return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # Whoever read our output went away (``| head``): exit 1 quietly, as click does on typer's lines.
+        # (Socket errors never get here: the HTTP client returns them as data.)
+        _silence_stdout()
+        return EXIT_PROBLEM
     except Exception as exc:
         report = write_crash_report(exc)
         where = f"crash report: {report}" if report else "no crash report could be written"

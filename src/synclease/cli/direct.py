@@ -93,4 +93,7 @@ def call(args: Sequence[str], environ: Mapping[str, str]) -> Callable[[], int] |
 def _run(module: str, chosen: dict[str, bool]) -> int:
     __import__(module)  # not importlib.import_module: importing importlib costs every start
     run = cast(Callable[..., int], sys.modules[module].run)
-    return run(**chosen)
+    try:
+        return run(**chosen)
+    except EOFError:  # end of input at a prompt is an interrupt, as click makes it on typer's lines
+        raise KeyboardInterrupt from None
